@@ -1,0 +1,33 @@
+# Two entry points a new user needs: `make demo` and `make test`.
+# Everything else (a venv, the package, graphviz) is installed on demand.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+NNDSL  := $(VENV)/bin/nndsl
+SPEC   ?= specs/mlp_digits.nn
+OUT    ?= runs/demo
+
+.PHONY: demo test accept bench install clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; \
+	  (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+	  || echo "warning: could not install graphviz; 'nndsl render -o x.dot' still works"; }
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(NNDSL) check $(SPEC)
+	$(NNDSL) summary $(SPEC)
+
+test: install
+	$(PY) -m pytest -q
+
+accept: install
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,24 @@
+"""The op registry: every built-in operation, one `OpDef` each, looked up by name."""
+
+from __future__ import annotations
+
+from nndsl.ops import activation, attention, control, layers, loss, math, norm, pooling, shape
+from nndsl.ops import stochastic
+from nndsl.ops.base import REQUIRED, HyperError, Hyper, OpDef, OpError, Word
+
+REGISTRY: dict[str, OpDef] = {}
+
+for _module in (layers, norm, activation, pooling, shape, math, attention, stochastic, loss,
+                control):
+    for _op in _module.OPS:
+        assert _op.name not in REGISTRY, f"op {_op.name} registered twice"
+        REGISTRY[_op.name] = _op
+
+# Ops a user can call by name (the structural ones are created by the elaborator).
+USER_OPS = {name: op for name, op in REGISTRY.items() if op.kind != "control"}
+# Operators in expressions map to these entries.
+BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "%": "mod",
+              "//": "floordiv", "@": "matmul"}
+
+__all__ = ["REGISTRY", "USER_OPS", "BINARY_OPS", "OpDef", "Hyper", "OpError", "HyperError",
+           "Word", "REQUIRED"]

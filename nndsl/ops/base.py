@@ -1,0 +1,326 @@
+"""The op registry's building blocks: `OpDef`, hyperparameter signatures and shape helpers.
+
+One op is one `OpDef`: its signature (tensor inputs, hyperparameters with types, defaults and
+ranges), its shape rule, its parameters with initialisers, its differentiability and its cost.
+Later stages (lowering, rendering) read the same entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, Callable
+
+from nndsl.ir import (
+    Dim,
+    Sym,
+    TensorType,
+    dim_add,
+    dim_floordiv,
+    dim_sub,
+    format_dim,
+)
+
+REQUIRED = object()
+
+
+class OpError(Exception):
+    """A shape or type rule failed: `message` says why; `hint` how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+class HyperError(Exception):
+    """A hyperparameter value is out of range or of the wrong type."""
+
+    def __init__(self, name: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.name, self.message, self.hint = name, message, hint
+
+
+@dataclass(frozen=True)
+class Word:
+    """A bare word used as a value, e.g. `pad=same`, `kind=additive`, `monitor=val_loss`."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """One hyperparameter: name, kind, default and the values it accepts.
+
+    kinds: int, float, bool, word (one of `choices`), pad (valid|same|int), ints (int or list),
+    axis, shape (a list of dims), number_or_none.
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def describe_range(self) -> str:
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        low = "-inf" if self.low is None else _num(self.low)
+        high = "inf" if self.high is None else _num(self.high)
+        return f"{lo}{low}, {high}{hi}"
+
+    def check(self, value: Any) -> Any:
+        """Return the value (normalised) or raise HyperError."""
+        if value is None and self.default is None:
+            return None
+        checker = _KIND_CHECKS[self.kind]
+        value = checker(self, value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._check_range(value)
+        return value
+
+    def _check_range(self, value: float) -> None:
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (
+            value >= self.high if self.high_open else value > self.high)
+        if too_low or too_high:
+            raise HyperError(self.name, f"`{self.name}` must be in {self.describe_range()}, "
+                             f"got {_num(value)}")
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, Word):
+        return f"the word `{value}`"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, TensorType):
+        return "a tensor"
+    return f"a {type(value).__name__.lower()}"
+
+
+def _wrong(h: Hyper, value: Any, wanted: str) -> HyperError:
+    return HyperError(h.name, f"`{h.name}` must be {wanted}, got {_type_name(value)}")
+
+
+def _check_int(h: Hyper, v):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _wrong(h, v, "an integer")
+    return v
+
+
+def _check_float(h: Hyper, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _wrong(h, v, "a number")
+    return float(v)
+
+
+def _check_bool(h: Hyper, v):
+    if not isinstance(v, bool):
+        raise _wrong(h, v, "`true` or `false`")
+    return v
+
+
+def _check_word(h: Hyper, v):
+    name = v.name if isinstance(v, Word) else v
+    if not isinstance(name, str) or name not in h.choices:
+        from nndsl.source import did_you_mean
+
+        hint = did_you_mean(name, h.choices) if isinstance(name, str) else None
+        raise HyperError(h.name, f"`{h.name}` must be one of {', '.join(h.choices)}; got "
+                         f"{name if isinstance(name, str) else _type_name(v)}", hint)
+    return name
+
+
+def _check_pad(h: Hyper, v):
+    if isinstance(v, (Word, str)):
+        return _check_word(Hyper(h.name, "word", choices=("valid", "same")), v)
+    value = _check_int(Hyper(h.name, "int"), v) if not isinstance(v, (list, tuple)) else v
+    if isinstance(value, int) and value < 0:
+        raise HyperError(h.name, f"`{h.name}` must be valid, same or a size >= 0, got {value}")
+    return value
+
+
+def _check_ints(h: Hyper, v):
+    items = list(v) if isinstance(v, (list, tuple)) else [v]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise _wrong(h, v, "an integer or a list of integers")
+        h._check_range(item)
+    return tuple(items) if isinstance(v, (list, tuple)) else v
+
+
+def _check_shape(h: Hyper, v):
+    if not isinstance(v, (list, tuple)):
+        raise _wrong(h, v, "a shape such as [B, 8, 8, 1]")
+    for item in v:
+        if isinstance(item, bool) or not isinstance(item, (int, Sym)):
+            raise _wrong(h, v, "a list of sizes")
+    return tuple(v)
+
+
+_KIND_CHECKS: dict[str, Callable] = {
+    "int": _check_int, "float": _check_float, "bool": _check_bool, "word": _check_word,
+    "pad": _check_pad, "ints": _check_ints, "axis": _check_int, "shape": _check_shape,
+}
+
+
+def no_params(ins, hp) -> dict:
+    return {}
+
+
+def elementwise_flops(ins, outs, hp) -> int | None:
+    return elements(outs[0])
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything nndsl knows about one built-in operation.
+
+    inputs: names of the tensor inputs; a leading `*` makes the op variadic (concat).
+    differentiable: per tensor input, whether a gradient flows through it (`False` for all
+      inputs of step/sign/round/argmax; labels of a loss). Parameters always receive one.
+    shape: (input types, hyperparameters) -> output type, or a list of them.
+    params / state: (input types, hyperparameters) -> {name: (shape, initialiser)}.
+    flops: (input types, output types, hyperparameters) -> FLOPs per example (a
+      multiply-add counts 2), or None when a dimension is symbolic.
+    """
+
+    name: str
+    family: str
+    doc: str
+    inputs: tuple[str, ...]
+    shape: Callable
+    hypers: tuple[Hyper, ...] = ()
+    params: Callable = no_params
+    state: Callable = no_params
+    differentiable: bool | tuple[bool, ...] = True
+    flops: Callable = elementwise_flops
+    stochastic: bool = False
+    kind: str = "layer"  # layer | loss | metric | regulariser | control
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def variadic(self) -> bool:
+        return bool(self.inputs) and self.inputs[0].startswith("*")
+
+    def hyper(self, name: str) -> Hyper | None:
+        return next((h for h in self.hypers if h.name == name), None)
+
+    def grad_through(self, index: int) -> bool:
+        """Whether a gradient flows back through tensor input `index`."""
+        if isinstance(self.differentiable, bool):
+            return self.differentiable
+        return self.differentiable[min(index, len(self.differentiable) - 1)]
+
+    @property
+    def blocks_gradient(self) -> bool:
+        """True for ops through which no gradient can flow to any input (step, argmax, ...)."""
+        return self.differentiable is False
+
+
+# Shape helpers ---------------------------------------------------------------------------------
+
+def elements(t: TensorType) -> int | None:
+    return t.elements_per_example()
+
+
+def shape_str(shape) -> str:
+    return "[" + ", ".join(format_dim(d) for d in shape) + "]"
+
+
+def broadcast(a: TensorType, b: TensorType) -> tuple[Dim, ...]:
+    """NumPy broadcasting of two shapes, or OpError naming both."""
+    ra, rb = list(a.shape), list(b.shape)
+    n = max(len(ra), len(rb))
+    ra, rb = [1] * (n - len(ra)) + ra, [1] * (n - len(rb)) + rb
+    out = []
+    for x, y in zip(ra, rb):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise OpError(f"cannot broadcast {shape_str(a.shape)} and {shape_str(b.shape)}: "
+                          f"dimension {format_dim(x)} does not match {format_dim(y)}")
+    return tuple(out)
+
+
+def result_dtype(*types: TensorType) -> str:
+    floats = [t.dtype for t in types if t.is_float]
+    return floats[0] if floats else types[0].dtype
+
+
+def need_rank(t: TensorType, ranks: tuple[int, ...], what: str) -> None:
+    if t.rank not in ranks:
+        wanted = " or ".join(str(r) for r in ranks)
+        raise OpError(f"expects an input of rank {wanted} ({what}), got rank {t.rank}: "
+                      f"{shape_str(t.shape)}")
+
+
+def need_float(t: TensorType, op: str) -> None:
+    if not t.is_float:
+        raise OpError(f"{op} needs a floating-point input, got {t.dtype} {shape_str(t.shape)}",
+                      hint="integer tensors (labels, token ids) go through `embed` first")
+
+
+def need_static(d: Dim, what: str) -> int:
+    if not isinstance(d, int):
+        raise OpError(f"{what} must be a known size, got the symbolic {format_dim(d)}")
+    return d
+
+
+def normalise_axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise OpError(f"axis {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def per_spatial(value, n: int, name: str) -> tuple:
+    """Expand an int hyperparameter to one value per spatial dimension."""
+    if isinstance(value, tuple):
+        if len(value) != n:
+            raise OpError(f"`{name}` has {len(value)} values for {n} spatial dimensions")
+        return value
+    return (value,) * n
+
+
+def window_out(length: Dim, kernel: int, stride: int, pad, dilation: int = 1,
+               what: str = "kernel") -> Dim:
+    """Output length of a sliding window (convolution or pooling) along one dimension."""
+    span = dilation * (kernel - 1) + 1
+    if pad == "same":
+        return dim_floordiv(dim_add(length, stride - 1), stride)
+    padded = dim_add(length, 2 * (pad if isinstance(pad, int) else 0))
+    if isinstance(padded, int) and padded < span:
+        dilated = f" (dilated to {span})" if dilation > 1 else ""
+        raise OpError(f"{what} {kernel}{dilated} is larger than the input's {padded} "
+                      f"along a spatial dimension",
+                      hint="use pad=same, a smaller kernel, or less downsampling before it")
+    return dim_add(dim_floordiv(dim_sub(padded, span), stride), 1)
+
+
+def spatial_positions(t: TensorType) -> int | None:
+    """Positions per example between the batch and the last (channel/feature) axis."""
+    inner = t.shape[1:-1]
+    return prod(inner) if all(isinstance(d, int) for d in inner) else None

@@ -1,0 +1,195 @@
+"""Parameterised layers: dense, conv, conv_transpose, embed, positional."""
+
+from __future__ import annotations
+
+from math import prod
+
+from nndsl.ir import TensorType, dim_add, dim_mul
+from nndsl.ops.base import (
+    Hyper,
+    OpDef,
+    OpError,
+    elements,
+    need_float,
+    need_rank,
+    need_static,
+    per_spatial,
+    shape_str,
+    spatial_positions,
+    window_out,
+)
+
+_NORM = Hyper("norm", "word", "none", choices=("none", "weight"))
+_BIAS = Hyper("bias", "bool", True)
+
+
+def _bias_and_norm(params: dict, hp, units: int) -> dict:
+    if hp["bias"]:
+        params["b"] = ((units,), "zeros")
+    if hp["norm"] == "weight":
+        params["g"] = ((units,), "ones")
+    return params
+
+
+# dense -----------------------------------------------------------------------------------------
+
+def _dense_shape(ins, hp):
+    x = ins[0]
+    if x.rank < 2:
+        raise OpError(f"expects at least [B, features], got {shape_str(x.shape)}")
+    need_float(x, "dense")
+    need_static(x.shape[-1], "the feature dimension of dense's input")
+    return x.with_shape(x.shape[:-1] + (hp["units"],))
+
+
+def _dense_params(ins, hp):
+    return _bias_and_norm({"w": ((ins[0].shape[-1], hp["units"]), "glorot_uniform")}, hp,
+                          hp["units"])
+
+
+def _dense_flops(ins, outs, hp):
+    positions = spatial_positions(outs[0]) if outs[0].rank > 2 else 1
+    if positions is None:
+        return None
+    return positions * (2 * ins[0].shape[-1] * hp["units"] + (hp["units"] if hp["bias"] else 0))
+
+
+DENSE = OpDef(
+    "dense", "layer", "Fully connected layer on the last axis: x @ w + b.", ("x",),
+    _dense_shape, (Hyper("units", "int", low=1), _BIAS, _NORM), _dense_params,
+    flops=_dense_flops)
+
+
+# conv ------------------------------------------------------------------------------------------
+
+_CONV_RANKS = (3, 4, 5)
+_CONV_LAYOUTS = "[B, L, C], [B, H, W, C] or [B, D, H, W, C]"
+
+
+def _conv_geometry(x: TensorType, hp):
+    need_rank(x, _CONV_RANKS, _CONV_LAYOUTS)
+    n = x.rank - 2
+    return (n, per_spatial(hp["kernel"], n, "kernel"), per_spatial(hp["stride"], n, "stride"),
+            per_spatial(hp["pad"], n, "pad"), per_spatial(hp["dilation"], n, "dilation"))
+
+
+def _conv_shape(ins, hp):
+    x = ins[0]
+    n, kernel, stride, pad, dilation = _conv_geometry(x, hp)
+    need_float(x, "conv")
+    channels = need_static(x.shape[-1], "the channel dimension of conv's input")
+    groups = hp["groups"]
+    if channels % groups or hp["filters"] % groups:
+        raise OpError(f"groups={groups} must divide both the input channels ({channels}) and "
+                      f"the filters ({hp['filters']})")
+    spatial = tuple(window_out(x.shape[1 + i], kernel[i], stride[i], pad[i], dilation[i])
+                    for i in range(n))
+    return x.with_shape((x.shape[0], *spatial, hp["filters"]))
+
+
+def _conv_params(ins, hp):
+    n, kernel, *_ = _conv_geometry(ins[0], hp)
+    cin = ins[0].shape[-1] // hp["groups"]
+    return _bias_and_norm({"w": ((*kernel, cin, hp["filters"]), "he_normal")}, hp,
+                          hp["filters"])
+
+
+def _conv_flops(ins, outs, hp):
+    positions = spatial_positions(outs[0])
+    if positions is None:
+        return None
+    n, kernel, *_ = _conv_geometry(ins[0], hp)
+    macs = prod(kernel) * (ins[0].shape[-1] // hp["groups"]) * hp["filters"]
+    return positions * (2 * macs + (hp["filters"] if hp["bias"] else 0))
+
+
+_WINDOW_HYPERS = (
+    Hyper("kernel", "ints", low=1), Hyper("stride", "ints", 1, low=1),
+    Hyper("pad", "pad", "valid"),
+)
+
+CONV = OpDef(
+    "conv", "layer",
+    "Convolution, 1-D/2-D/3-D by input rank (channels last); kernels are [k..., in, out].",
+    ("x",), _conv_shape,
+    (Hyper("filters", "int", low=1), *_WINDOW_HYPERS, Hyper("dilation", "ints", 1, low=1),
+     Hyper("groups", "int", 1, low=1), _BIAS, _NORM),
+    _conv_params, flops=_conv_flops)
+
+
+def _conv_t_shape(ins, hp):
+    x = ins[0]
+    need_rank(x, _CONV_RANKS, _CONV_LAYOUTS)
+    need_float(x, "conv_transpose")
+    need_static(x.shape[-1], "the channel dimension of conv_transpose's input")
+    n = x.rank - 2
+    kernel = per_spatial(hp["kernel"], n, "kernel")
+    stride = per_spatial(hp["stride"], n, "stride")
+    pad = per_spatial(hp["pad"], n, "pad")
+    spatial = []
+    for i in range(n):
+        grown = dim_mul(x.shape[1 + i], stride[i])
+        if pad[i] == "same":
+            spatial.append(grown)
+        else:
+            extra = max(kernel[i] - stride[i], 0) - 2 * (pad[i] if isinstance(pad[i], int) else 0)
+            spatial.append(dim_add(grown, extra))
+    return x.with_shape((x.shape[0], *spatial, hp["filters"]))
+
+
+def _conv_t_params(ins, hp):
+    n = ins[0].rank - 2
+    kernel = per_spatial(hp["kernel"], n, "kernel")
+    return _bias_and_norm({"w": ((*kernel, ins[0].shape[-1], hp["filters"]), "he_normal")}, hp,
+                          hp["filters"])
+
+
+def _conv_t_flops(ins, outs, hp):
+    positions = spatial_positions(ins[0])
+    if positions is None:
+        return None
+    kernel = per_spatial(hp["kernel"], ins[0].rank - 2, "kernel")
+    return positions * 2 * prod(kernel) * ins[0].shape[-1] * hp["filters"]
+
+
+CONV_TRANSPOSE = OpDef(
+    "conv_transpose", "layer", "Transposed convolution (learned upsampling), channels last.",
+    ("x",), _conv_t_shape,
+    (Hyper("filters", "int", low=1), *_WINDOW_HYPERS, _BIAS, _NORM), _conv_t_params,
+    flops=_conv_t_flops)
+
+
+# embed, positional -----------------------------------------------------------------------------
+
+def _embed_shape(ins, hp):
+    ids = ins[0]
+    if ids.is_float:
+        raise OpError(f"embed looks up integer token ids, got {ids.dtype} {shape_str(ids.shape)}",
+                      hint="declare the input as integer: `input src: [B, S] i32`")
+    return TensorType(ids.shape + (hp["dim"],), "f32")
+
+
+EMBED = OpDef(
+    "embed", "layer", "Embedding table lookup: integer ids [B, ...] -> [B, ..., dim].", ("ids",),
+    _embed_shape, (Hyper("vocab", "int", low=1), Hyper("dim", "int", low=1)),
+    lambda ins, hp: {"table": ((hp["vocab"], hp["dim"]), "normal")},
+    differentiable=(False,), flops=lambda ins, outs, hp: 0)
+
+
+def _positional_shape(ins, hp):
+    x = ins[0]
+    need_rank(x, (3,), "[B, T, D]")
+    need_static(x.shape[-1], "the feature dimension of positional's input")
+    length = x.shape[1]
+    if isinstance(length, int) and length > hp["max_len"]:
+        raise OpError(f"the sequence has {length} positions but max_len is {hp['max_len']}")
+    return x
+
+
+POSITIONAL = OpDef(
+    "positional", "layer", "Adds a learned position embedding (up to max_len positions).",
+    ("x",), _positional_shape, (Hyper("max_len", "int", low=1),),
+    lambda ins, hp: {"table": ((hp["max_len"], ins[0].shape[-1]), "normal")},
+    flops=lambda ins, outs, hp: elements(outs[0]))
+
+OPS = [DENSE, CONV, CONV_TRANSPOSE, EMBED, POSITIONAL]

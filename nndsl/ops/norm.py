@@ -1,0 +1,55 @@
+"""Normalisation layers: batchnorm, layernorm, groupnorm, instancenorm."""
+
+from __future__ import annotations
+
+from nndsl.ops.base import Hyper, OpDef, OpError, need_float, need_static
+
+_EPS = Hyper("eps", "float", 1e-5, low=0, low_open=True)
+
+
+def _channels(x) -> int:
+    need_float(x, "normalisation")
+    if x.rank < 2:
+        raise OpError("normalisation needs at least [B, C]")
+    return need_static(x.shape[-1], "the channel dimension")
+
+
+def _same(ins, hp):
+    _channels(ins[0])
+    return ins[0]
+
+
+def _scale_shift(ins, hp):
+    c = ins[0].shape[-1]
+    return {"scale": ((c,), "ones"), "shift": ((c,), "zeros")}
+
+
+def _groupnorm_shape(ins, hp):
+    c = _channels(ins[0])
+    if c % hp["groups"]:
+        raise OpError(f"groups={hp['groups']} must divide the {c} channels")
+    return ins[0]
+
+
+def _flops(ins, outs, hp):
+    n = outs[0].elements_per_example()
+    return None if n is None else 5 * n
+
+
+BATCHNORM = OpDef(
+    "batchnorm", "norm",
+    "Batch normalisation over all axes but the last; running mean/var are state, not trained.",
+    ("x",), _same, (Hyper("momentum", "float", 0.9, low=0, high=1, high_open=True), _EPS),
+    _scale_shift,
+    state=lambda ins, hp: {"mean": ((ins[0].shape[-1],), "zeros"),
+                           "var": ((ins[0].shape[-1],), "ones")},
+    flops=_flops)
+LAYERNORM = OpDef("layernorm", "norm", "Layer normalisation over the last axis.", ("x",), _same,
+                  (_EPS,), _scale_shift, flops=_flops)
+GROUPNORM = OpDef("groupnorm", "norm", "Group normalisation: channels split into groups.",
+                  ("x",), _groupnorm_shape, (Hyper("groups", "int", low=1), _EPS), _scale_shift,
+                  flops=_flops)
+INSTANCENORM = OpDef("instancenorm", "norm", "Instance normalisation over spatial axes.",
+                     ("x",), _same, (_EPS,), _scale_shift, flops=_flops)
+
+OPS = [BATCHNORM, LAYERNORM, GROUPNORM, INSTANCENORM]

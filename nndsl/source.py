@@ -1,0 +1,101 @@
+"""Source text, spans and diagnostics: every error nndsl reports points at the user's source."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """A spec file's text and the name it is reported under."""
+
+    path: str
+    text: str = field(repr=False)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Source:
+        """Read a file as text, replacing undecodable bytes so any file can be reported on."""
+        data = Path(path).read_bytes()
+        return cls(str(path), data.decode("utf-8", errors="replace"))
+
+    def line(self, number: int) -> str:
+        """The 1-based line `number`, without its line ending."""
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source: 1-based line and column of its start and end (end exclusive)."""
+
+    source: Source | None
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        path = self.source.path if self.source else "<spec>"
+        return f"{path}:{self.line}:{self.column}"
+
+    def to(self, other: Span) -> Span:
+        """The span from the start of this one to the end of `other`."""
+        return Span(self.source, self.line, self.column, other.end_line, other.end_column)
+
+
+NO_SPAN = Span(None, 0, 0, 0, 0)
+
+
+@dataclass
+class Diagnostic:
+    """One problem found in a spec, with where it is and how to fix it."""
+
+    code: str
+    message: str
+    span: Span
+    hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+    severity: str = "error"
+
+    def render(self) -> str:
+        """Format as `file:line:col: error[E0xx]: message`, the source line, a caret, hints."""
+        head = f"{self.span}: {self.severity}[{self.code}]: {self.message}"
+        lines = [head]
+        if self.span.source is not None and self.span.line > 0:
+            text = self.span.source.line(self.span.line).replace("\t", " ")
+            gutter = str(self.span.line)
+            width = 1
+            if self.span.end_line == self.span.line and self.span.end_column > self.span.column:
+                width = self.span.end_column - self.span.column
+            pad = " " * len(gutter)
+            lines += [
+                f"{pad} |",
+                f"{gutter} | {text}",
+                f"{pad} | {' ' * (self.span.column - 1)}{'^' * width}",
+            ]
+        lines += [f"  = note: {note}" for note in self.notes]
+        if self.hint:
+            lines.append(f"  = hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class SpecError(Exception):
+    """Raised by a pipeline stage for problems in the user's spec; carries its diagnostics."""
+
+    def __init__(self, diagnostics: Diagnostic | list[Diagnostic]):
+        self.diagnostics = diagnostics if isinstance(diagnostics, list) else [diagnostics]
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
+def error(code: str, message: str, span: Span, hint: str | None = None,
+          notes: list[str] | None = None) -> SpecError:
+    """Build a SpecError with one diagnostic (call sites `raise error(...)`)."""
+    return SpecError(Diagnostic(code, message, span, hint, list(notes or [])))
+
+
+def did_you_mean(word: str, candidates) -> str | None:
+    """A `did you mean `x`?` hint for the closest candidate, or None."""
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{matches[0]}`?" if matches else None
