@@ -65,9 +65,12 @@ class Trace:
 
 @dataclass(frozen=True)
 class Tensor:
+    """A value in the graph. `output` names it when it is a network's only output."""
+
     ref: Ref
     type: TensorType
     trace: Trace | None = None
+    output: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,13 @@ class Repeated:
 
 
 @dataclass(frozen=True)
+class ParamSet:
+    """`params` in a train section: the trainable parameters under `scope` ("" for all)."""
+
+    scope: str
+
+
+@dataclass(frozen=True)
 class Builtin:
     """A compile-time function handled by the elaborator itself (scan, dim, ...)."""
 
@@ -144,7 +154,7 @@ class Builtin:
 
 
 CALLABLES = (OpValue, DefValue, Instance, Partial, Chain, Repeated, Builtin)
-BUILTINS = ("scan", "bidirectional", "dim")
+BUILTINS = ("scan", "bidirectional", "dim", "load")
 
 
 # Frames ----------------------------------------------------------------------------------------
@@ -256,13 +266,9 @@ class Elaborator:
 
     def _eval_dim_or_value(self, expr: ast.Node, frame: Frame):
         """In a shape, a name that is not a constant is a symbolic dimension (`B`, `T`)."""
-        if isinstance(expr, ast.Name) and not self._is_bound(expr.id, frame):
+        if isinstance(expr, ast.Name) and not self._is_value(expr.id, frame):
             return frame.symbols.get(expr.id, Sym.named(expr.id))
         return self.eval(expr, frame)
-
-    def _is_bound(self, name: str, frame: Frame) -> bool:
-        return (name in frame.env or name in self.constants
-                or name in self.program.definitions or name in USER_OPS)
 
     def _eval_TupleExpr(self, expr: ast.TupleExpr, frame: Frame):
         return tuple(self.eval(item, frame) for item in expr.items)
@@ -336,6 +342,12 @@ class Elaborator:
 
     def _eval_Member(self, expr: ast.Member, frame: Frame):
         value = self.eval(expr.obj, frame)
+        if isinstance(value, Tensor) and value.output is not None:
+            owner, name = value.output
+            if expr.name != name:
+                raise error("E016", f"`{owner}` has no output `{expr.name}`", expr.name_span,
+                            hint=did_you_mean(expr.name, [name]))
+            return value
         if isinstance(value, Record):
             if expr.name not in value.fields:
                 raise error("E016", f"`{value.owner}` has no output `{expr.name}`",
@@ -382,11 +394,15 @@ class Elaborator:
         return [(k.name, Arg(self._kwarg_value(k.value, frame), k.value.span)) for k in kwargs]
 
     def _kwarg_value(self, expr: ast.Node, frame: Frame):
-        """A bare unknown name as a keyword value is a word: `pad=same`, `kind=additive`."""
-        if isinstance(expr, ast.Name) and not self._is_bound(expr.id, frame) \
-                and expr.id not in BUILTINS:
+        """A bare name that is not a value is a word: `pad=same`, `reduce=sum`, `kind=dot`."""
+        if isinstance(expr, ast.Name) and not self._is_value(expr.id, frame) and \
+                expr.id not in self.program.definitions:
             return Word(expr.id)
         return self.eval(expr, frame)
+
+    def _is_value(self, name: str, frame: Frame) -> bool:
+        """Whether `name` is a local binding or a constant (as opposed to an op or a word)."""
+        return name in frame.env or name in self.constants
 
     def _eval_Call(self, expr: ast.Call, frame: Frame):
         callee = self.eval(expr.func, frame)
@@ -420,8 +436,7 @@ class Elaborator:
 
     def _call_op(self, op: OpDef, args, kwargs, span: Span, frame: Frame):
         if op.kind == "regulariser":
-            raise error("E019", f"`{op.name}(params)` is a regulariser: use it in a `train` "
-                        "loss", span)
+            return self._regulariser(op, args, kwargs, span)
         n_tensors = _leading_tensors(args) if op.variadic else len(op.inputs)
         if not op.variadic and n_tensors and not _leading_tensors(args):
             return Partial(OpValue(op), tuple(args), tuple(kwargs), span)
@@ -435,6 +450,14 @@ class Elaborator:
         label = _source_text(span) or op.name
         outs = self.emit(op, tensors, hypers, span, label)
         return outs if len(outs) > 1 else outs[0]
+
+    def _regulariser(self, op: OpDef, args, kwargs, span: Span) -> Tensor:
+        if len(args) != 1 or kwargs or not isinstance(args[0].value, ParamSet):
+            raise error("E019", f"`{op.name}` takes the parameters to penalise: "
+                        f"`{op.name}(params)` inside a `train` section", span)
+        node = self._add_node(op, (), {"scope": args[0].value.scope}, (SCALAR,), span,
+                              _source_text(span) or op.name, {})
+        return Tensor(Ref(node.id), SCALAR, Trace(f"{op.name}(params)"))
 
     def _tensor_arg(self, arg: Arg, op: OpDef, index: int) -> Tensor:
         value = arg.value
@@ -558,6 +581,9 @@ class Elaborator:
         if tensors == 0:
             return self._instance(definition, args, kwargs, span)
         instance = self._instance(definition, args[tensors:], kwargs, span)
+        if frame.kind == "train" and definition.kind == "network":
+            # In a train section a network is one model: every call shares its parameters.
+            instance = Instance(definition, instance.hypers, span, shared=definition.name.id)
         return self._call_instance(instance, args[:tensors], [], span, frame)
 
     def _instance(self, definition, args, kwargs, span) -> Instance:
@@ -627,7 +653,8 @@ class Elaborator:
             self.active.pop()
             self.frame, self.frozen = saved_frame, saved_frozen
         if len(outputs) == 1:
-            return next(iter(outputs.values()))
+            (out_name, tensor), = outputs.items()
+            return Tensor(tensor.ref, tensor.type, tensor.trace, (name, out_name))
         return Record(name, outputs)
 
     def _run_body(self, definition: ast.Definition, frame: Frame, inputs: list | None,
@@ -687,7 +714,7 @@ class Elaborator:
         dims = stmt.type.dims
         ok = len(dims) == len(actual.shape) and (stmt.type.dtype or "f32") == actual.dtype
         for expr, have in zip(dims, actual.shape) if ok else ():
-            if isinstance(expr, ast.Name) and not self._is_bound(expr.id, frame):
+            if isinstance(expr, ast.Name) and not self._is_value(expr.id, frame):
                 bound = frame.symbols.setdefault(expr.id, have)
                 ok = ok and bound == have
             else:
@@ -839,6 +866,20 @@ class Elaborator:
             raise error("E024", f"axis must be an integer in [-{t.type.rank}, {t.type.rank}) "
                         f"for {t.type}", args[1].span)
         return t.type.shape[axis]
+
+    def _builtin_load(self, args, kwargs, span, frame):
+        """`load(Net, "run")`: network Net with the frozen parameters of an earlier run."""
+        if frame.kind != "train":
+            raise error("E042", "`load(Net, \"run\")` belongs in a `train` section", span)
+        if len(args) != 2 or kwargs or not isinstance(args[0].value, DefValue) or \
+                args[0].value.definition.kind != "network" or not isinstance(args[1].value, str):
+            raise error("E042", 'load takes a network and the name of a run: '
+                        'load(Teacher, "teacher")', span)
+        definition, run = args[0].value.definition, args[1].value
+        probe = Frame("network", "", "")
+        self._bind_hypers(probe, definition, [], [], span)
+        return Instance(definition, tuple(probe.env.items()), span,
+                        shared=f"{definition.name.id}@{run}", frozen=run)
 
     def _builtin_scan(self, args, kwargs, span, frame):
         from nndsl.recurrence import scan

@@ -179,7 +179,14 @@ def _check_shape(h: Hyper, v):
     return tuple(v)
 
 
+def _check_any_word(h: Hyper, v):
+    if not isinstance(v, Word):
+        raise _wrong(h, v, "a name such as val_loss")
+    return v.name
+
+
 _KIND_CHECKS: dict[str, Callable] = {
+    "any_word": _check_any_word,
     "int": _check_int, "float": _check_float, "bool": _check_bool, "word": _check_word,
     "pad": _check_pad, "ints": _check_ints, "axis": _check_int, "shape": _check_shape,
 }

@@ -1,0 +1,1 @@
+"""Built-in data sources. `catalog` says statically which fields each one gives."""

@@ -1,0 +1,70 @@
+"""What each built-in data source gives, known without loading it: field names, shapes, dtypes.
+
+Shapes are per batch: the leading `B` is the batch dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from nndsl.ir import Sym, TensorType
+from nndsl.ops.base import Hyper
+
+B = Sym.named("B")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    doc: str
+    hypers: tuple[Hyper, ...]
+    fields: Callable[[dict], dict[str, TensorType]]
+
+
+def _t(*dims, dtype="f32") -> TensorType:
+    return TensorType((B, *dims), dtype)
+
+
+_SPLITS = (Hyper("val", "float", 0.1, low=0, high=1, high_open=True),
+           Hyper("test", "float", 0.2, low=0, high=1, high_open=True),
+           Hyper("seed", "int", 0))
+
+
+def _sizes(train: int = 10000):
+    return (Hyper("train", "int", train, low=1), Hyper("val", "int", 1000, low=0),
+            Hyper("test", "int", 1000, low=0), Hyper("seed", "int", 0))
+
+
+SOURCES = {s.name: s for s in [
+    DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes).",
+               _SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
+    DataSource("xor", "The four XOR points.", (),
+               lambda a: {"x": _t(2), "y": _t(1)}),
+    DataSource("spirals", "Two interleaved spirals in the plane.",
+               (Hyper("points", "int", 1000, low=2), Hyper("noise", "float", 0.1, low=0),
+                *_SPLITS), lambda a: {"x": _t(2), "y": _t(dtype="i32")}),
+    DataSource("ring", "Points from `modes` Gaussians on a circle (GAN toy data).",
+               (Hyper("modes", "int", 8, low=1), Hyper("radius", "float", 2.0, low=0),
+                Hyper("std", "float", 0.02, low=0), Hyper("train", "int", 10000, low=1),
+                Hyper("seed", "int", 0)), lambda a: {"x": _t(2)}),
+    DataSource("adding", "The adding problem: sum the two marked values of a sequence.",
+               (Hyper("length", "int", 100, low=2), *_sizes()),
+               lambda a: {"x": _t(a["length"], 2), "y": _t(1)}),
+    DataSource("reverse", "Write a sequence of symbols backwards (teacher forcing fields).",
+               (Hyper("length", "int", 8, low=1), Hyper("symbols", "int", 10, low=2),
+                *_sizes()),
+               lambda a: {"src": _t(a["length"], dtype="i32"),
+                          "tgt_in": _t(a["length"], dtype="i32"),
+                          "tgt": _t(a["length"], dtype="i32")}),
+    DataSource("waves", "Noisy sine, square and sawtooth waves, three classes.",
+               (Hyper("length", "int", 128, low=2), *_sizes(6000),
+                Hyper("noise", "float", 0.3, low=0)),
+               lambda a: {"x": _t(a["length"], 1), "y": _t(dtype="i32")}),
+    DataSource("digit_pairs", "Pairs of digit images and whether they show the same class.",
+               (Hyper("pairs", "int", 20000, low=1), *_SPLITS),
+               lambda a: {"a": _t(8, 8, 1), "b": _t(8, 8, 1), "same": _t(1)}),
+    DataSource("digits_domains", "Labelled source digits and shifted, inverted target digits.",
+               _SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32"),
+                                   "x_target": _t(8, 8, 1), "y_target": _t(dtype="i32")}),
+]}

@@ -1,0 +1,1 @@
+"""Static passes over the graph IR: gradients (differentiability) and cost."""

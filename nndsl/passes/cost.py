@@ -1,0 +1,108 @@
+"""Cost: parameters, non-trainable state, FLOPs and activation memory, per layer and in total.
+
+Convention: a multiply-add counts as 2 FLOPs; elementwise ops count one FLOP per output element.
+Figures are per example (the batch dimension excluded); a repeated body counts once per copy,
+a scanned cell once per time step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nndsl.ir import DTYPE_BYTES, Graph, Node
+from nndsl.ops import REGISTRY
+
+
+@dataclass
+class LayerCost:
+    name: str
+    op: str
+    label: str
+    shape: str
+    params: int
+    flops: int | None
+    depth: int
+
+
+@dataclass
+class Cost:
+    layers: list[LayerCost]
+    params: int
+    frozen_params: int
+    state: int
+    flops: int | None
+    activation_bytes: int | None
+
+    def training_bytes(self, batch: int, optimizer_slots: int = 2) -> int | None:
+        """Parameters + gradients + optimizer state + activations for one batch, in bytes."""
+        if self.activation_bytes is None:
+            return None
+        return 4 * self.params * (2 + optimizer_slots) + 4 * self.state + \
+            batch * self.activation_bytes
+
+
+def cost(graph: Graph) -> Cost:
+    """Per-layer and total cost of a network graph."""
+    layers: list[LayerCost] = []
+    totals = {"flops": 0, "act": 0}
+    seen: dict[str, int] = {}
+    frozen: dict[str, int] = {}
+    state: dict[str, int] = {}
+    _visit(graph, 1, 0, layers, totals, seen, frozen, state)
+    return Cost(layers, sum(seen.values()), sum(frozen.values()), sum(state.values()),
+                totals["flops"], totals["act"])
+
+
+def _visit(graph: Graph, times: int, depth: int, layers, totals, seen, frozen, state) -> None:
+    for node in graph:
+        own = 0
+        for spec in node.params.values():
+            table = seen if spec.trainable else frozen
+            if spec.key not in table:
+                table[spec.key] = spec.size * times
+                own += spec.size * times if spec.trainable else 0
+        for spec in node.state.values():
+            state.setdefault(spec.key, spec.size * times)
+        flops = _node_flops(node, graph, times)
+        _accumulate(totals, "flops", flops)
+        _accumulate(totals, "act", _activation_bytes(node, times))
+        if node.op not in ("const",):
+            layers.append(LayerCost(node.id, node.op, node.label, str(node.out), own, flops,
+                                    depth))
+        if node.body is not None:
+            inner = times * _body_multiplier(node, graph)
+            _visit(node.body, inner, depth + 1, layers, totals, seen, frozen, state)
+
+
+def _accumulate(totals: dict, key: str, value: int | None) -> None:
+    if totals[key] is None or value is None:
+        totals[key] = None
+    else:
+        totals[key] += value
+
+
+def _body_multiplier(node: Node, graph: Graph) -> int:
+    if node.op == "repeat":
+        return node.times
+    length = graph.type_of(node.inputs[0]).shape[node.attrs["axis"]]
+    return length if isinstance(length, int) else 1
+
+
+def _node_flops(node: Node, graph: Graph, times: int) -> int | None:
+    if node.body is not None:
+        return 0
+    in_types = [graph.type_of(ref) for ref in node.inputs]
+    flops = REGISTRY[node.op].flops(in_types, list(node.outs), node.attrs)
+    return None if flops is None else flops * times
+
+
+def _activation_bytes(node: Node, times: int) -> int | None:
+    if node.body is not None:
+        return 0
+    total = 0
+    for t in node.outs:
+        n = t.elements_per_example()
+        if n is None:
+            return None
+        total += n * DTYPE_BYTES[t.dtype]
+    return total * times

@@ -1,0 +1,1 @@
+"""Training: optimizers, schedules and the loop (the loop imports JAX; the catalog does not)."""

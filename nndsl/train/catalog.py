@@ -1,0 +1,50 @@
+"""Signatures of what a `train` section configures: optimizers, schedules, stopping, augment.
+
+Checked statically by `nndsl check`; turned into optax objects when training.
+"""
+
+from __future__ import annotations
+
+from nndsl.ops.base import Hyper
+
+_LR = Hyper("lr", "float", 1e-3, low=0, low_open=True)
+_WD = Hyper("weight_decay", "float", 0.0, low=0)
+_B1 = Hyper("b1", "float", 0.9, low=0, high=1, high_open=True)
+_B2 = Hyper("b2", "float", 0.999, low=0, high=1, high_open=True)
+_EPS = Hyper("eps", "float", 1e-8, low=0, low_open=True)
+
+OPTIMIZERS: dict[str, tuple[Hyper, ...]] = {
+    "sgd": (_LR, Hyper("momentum", "float", 0.0, low=0, high=1, high_open=True),
+            Hyper("nesterov", "bool", False), _WD),
+    "adam": (_LR, _B1, _B2, _EPS),
+    "adamw": (_LR, _B1, _B2, _EPS, Hyper("weight_decay", "float", 1e-4, low=0)),
+    "adagrad": (_LR, _EPS),
+    "rmsprop": (_LR, Hyper("decay", "float", 0.9, low=0, high=1, high_open=True),
+                Hyper("momentum", "float", 0.0, low=0, high=1, high_open=True), _EPS),
+}
+# Optimizer state per parameter, in copies of the parameters (for memory estimates).
+OPTIMIZER_SLOTS = {"sgd": 1, "adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 2}
+
+SCHEDULES: dict[str, tuple[Hyper, ...]] = {
+    "constant": (),
+    "step": (Hyper("every", "int", low=1), Hyper("factor", "float", 0.1, low=0, low_open=True)),
+    "exponential": (Hyper("decay", "float", low=0, low_open=True, high=1),),
+    "cosine": (Hyper("warmup", "int", 0, low=0), Hyper("alpha", "float", 0.0, low=0, high=1)),
+}
+
+STOPPING: dict[str, tuple[Hyper, ...]] = {
+    "patience": (Hyper("epochs", "int", low=1), Hyper("monitor", "any_word", "val_loss")),
+}
+
+AUGMENTS: dict[str, tuple[Hyper, ...]] = {
+    "random_shift": (Hyper("pixels", "int", 1, low=1),),
+    "random_flip": (),
+}
+
+# Scalar settings of a train section: kind and lower bound.
+SETTINGS: dict[str, Hyper] = {
+    "batch": Hyper("batch", "int", 32, low=1),
+    "epochs": Hyper("epochs", "int", 10, low=1),
+    "seed": Hyper("seed", "int", 0),
+    "clip_grad_norm": Hyper("clip_grad_norm", "float", None, low=0, low_open=True),
+}
