@@ -391,7 +391,7 @@ class Elaborator:
                     else self.eval(e, frame), e.span) for e in exprs]
 
     def _kwargs(self, kwargs, frame: Frame) -> list[tuple[str, Arg]]:
-        return [(k.name, Arg(self._kwarg_value(k.value, frame), k.value.span)) for k in kwargs]
+        return [(k.name, Arg(self._kwarg_value(k.value, frame), k.span)) for k in kwargs]
 
     def _kwarg_value(self, expr: ast.Node, frame: Frame):
         """A bare name that is not a value is a word: `pad=same`, `reduce=sum`, `kind=dot`."""
