@@ -48,12 +48,15 @@ def cost(graph: Graph) -> Cost:
     seen: dict[str, int] = {}
     frozen: dict[str, int] = {}
     state: dict[str, int] = {}
-    _visit(graph, 1, 0, layers, totals, seen, frozen, state)
+    _visit(graph, (1, 1), 0, layers, totals, seen, frozen, state)
     return Cost(layers, sum(seen.values()), sum(frozen.values()), sum(state.values()),
                 totals["flops"], totals["act"])
 
 
-def _visit(graph: Graph, times: int, depth: int, layers, totals, seen, frozen, state) -> None:
+def _visit(graph: Graph, multipliers: tuple[int, int], depth: int, layers, totals, seen, frozen,
+           state) -> None:
+    """`multipliers`: (copies of each parameter, executions of each node) per example."""
+    times, runs = multipliers
     for node in graph:
         own = 0
         for spec in node.params.values():
@@ -63,14 +66,15 @@ def _visit(graph: Graph, times: int, depth: int, layers, totals, seen, frozen, s
                 own += spec.size * times if spec.trainable else 0
         for spec in node.state.values():
             state.setdefault(spec.key, spec.size * times)
-        flops = _node_flops(node, graph, times)
+        flops = _node_flops(node, graph, runs)
         _accumulate(totals, "flops", flops)
-        _accumulate(totals, "act", _activation_bytes(node, times))
+        _accumulate(totals, "act", _activation_bytes(node, runs))
         if node.op not in ("const",):
             layers.append(LayerCost(node.id, node.op, node.label, str(node.out), own, flops,
                                     depth))
         if node.body is not None:
-            inner = times * _body_multiplier(node, graph)
+            copies = node.times if node.op == "repeat" and not node.attrs["shared"] else 1
+            inner = (times * copies, runs * _executions(node, graph))
             _visit(node.body, inner, depth + 1, layers, totals, seen, frozen, state)
 
 
@@ -81,7 +85,8 @@ def _accumulate(totals: dict, key: str, value: int | None) -> None:
         totals[key] += value
 
 
-def _body_multiplier(node: Node, graph: Graph) -> int:
+def _executions(node: Node, graph: Graph) -> int:
+    """How often a body runs per example: n for a repeat, the sequence length for a scan."""
     if node.op == "repeat":
         return node.times
     length = graph.type_of(node.inputs[0]).shape[node.attrs["axis"]]

@@ -112,7 +112,7 @@ def _diagnostic(graph: Graph, blocker: str, items, loss_label: str) -> Diagnosti
     keys = [k for k, _ in items]
     shown = ", ".join(f"`{k}`" for k in keys[:4]) + (" ..." if len(keys) > 4 else "")
     path = items[0][1]
-    steps = [keys[0]] + [graph.nodes[n].label or n for n in path] + [loss_label]
+    steps = [keys[0], *path, loss_label]
     return Diagnostic(
         "E050", f"no gradient reaches {shown}: every path to the loss crosses `{node.op}`, "
         "which has no gradient", node.span,

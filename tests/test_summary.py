@@ -1,0 +1,54 @@
+"""`nndsl summary`: per-layer cost and totals, as a table and as JSON."""
+
+import json
+
+from nndsl.cli import main
+from tests.conftest import CONTRACT
+
+
+def summary_json(capsys, *args):
+    assert main(["summary", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_has_network_params_layers(capsys):
+    data = summary_json(capsys, str(CONTRACT / "mlp_digits.nn"))
+    assert data["network"] == "MLP" and data["params"] == 26_122
+    dense = [l for l in data["layers"] if l["op"] == "dense"]
+    assert [l["params"] for l in dense] == [8_320, 16_512, 1_290]
+    # multiply-add = 2 FLOPs, plus the bias add.
+    assert dense[0]["flops"] == 2 * 64 * 128 + 128
+
+
+def test_batchnorm_statistics_are_state_not_parameters(capsys):
+    data = summary_json(capsys, str(CONTRACT / "digits_cnn.nn"))
+    assert data["params"] == 62_506 and data["state"] == 2 * (32 + 32 + 64)
+
+
+def test_repeated_body_counts_per_copy(capsys):
+    data = summary_json(capsys, str(CONTRACT / "resnet.nn"), "--model", "DigitsResNet")
+    assert data["params"] == 446_122
+    convs = [l for l in data["layers"] if l["op"] == "conv" and l["depth"] == 1]
+    assert convs and convs[0]["params"] == 24 * 9 * 32 * 32
+
+
+def test_resnet18_flops_match_the_published_figure(capsys):
+    data = summary_json(capsys, str(CONTRACT / "resnet.nn"), "--model", "ResNet18")
+    # ResNet-18 is quoted at 1.8 GMACs: about 3.6 GFLOPs with a multiply-add as 2.
+    assert 3.5e9 < data["flops"] < 3.8e9
+
+
+def test_training_memory_with_batch(capsys):
+    data = summary_json(capsys, str(CONTRACT / "mlp_digits.nn"), "--batch", "64")
+    assert data["training_bytes"] == 4 * 26_122 * 4 + 64 * data["activation_bytes"]
+
+
+def test_table_output(capsys):
+    assert main(["summary", str(CONTRACT / "lstm_adding.nn"), "--model", "LSTMAdder"]) == 0
+    out = capsys.readouterr().out
+    assert "scan(LSTM)" in out and "trainable parameters: 17,217" in out
+
+
+def test_unknown_model_suggests(capsys):
+    assert main(["summary", str(CONTRACT / "lenet5.nn"), "--model", "Lenet5"]) == 1
+    assert "did you mean `LeNet5`" in capsys.readouterr().err
