@@ -21,7 +21,10 @@ install: $(VENV)/.installed
 
 demo: install
 	$(NNDSL) check $(SPEC)
-	$(NNDSL) summary $(SPEC)
+	$(NNDSL) summary $(SPEC) --batch 64
+	@mkdir -p $(OUT)
+	$(NNDSL) summary $(SPEC) --format json > $(OUT)/summary.json
+	@echo "demo: checked $(SPEC); per-layer summary written to $(OUT)/summary.json"
 
 test: install
 	$(PY) -m pytest -q

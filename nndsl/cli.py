@@ -121,3 +121,7 @@ def _run(args) -> int:
 
 def print_json(data) -> None:
     print(json.dumps(data, indent=2))
+
+
+if __name__ == "__main__":
+    main()

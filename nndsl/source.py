@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +21,13 @@ class Source:
         data = Path(path).read_bytes()
         return cls(str(path), data.decode("utf-8", errors="replace"))
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
     def line(self, number: int) -> str:
         """The 1-based line `number`, without its line ending."""
-        lines = self.text.splitlines()
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
 
 
 @dataclass(frozen=True)

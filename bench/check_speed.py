@@ -1,0 +1,48 @@
+"""Time `nndsl check` as a user runs it (a fresh interpreter each time).
+
+    python bench/check_speed.py
+
+Reports: resnet.nn end to end (target < 1 s, with interpreter start-up, without importing
+JAX), and generated specs of 1,000 and 10,000 layers (target < 5 s, linear in size).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NNDSL = [sys.executable, "-m", "nndsl.cli"]
+
+
+def timed(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(NNDSL + args, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def generated_spec(layers: int) -> str:
+    stages = "\n".join("        -> dense(64) -> relu" for _ in range(layers // 2))
+    return f"network Deep {{\n    input x: [B, 64]\n    output y = x\n{stages}\n}}\n"
+
+
+def main() -> None:
+    no_jax = subprocess.run(
+        [sys.executable, "-c", "import sys, nndsl.commands, nndsl.api; "
+         "print('jax' in sys.modules)"], capture_output=True, text=True).stdout.strip()
+    print(f"jax imported by check: {no_jax}")
+    timed(["check", str(ROOT / "specs" / "resnet.nn")])  # warm Lark's grammar cache
+    best = min(timed(["check", str(ROOT / "specs" / "resnet.nn")]) for _ in range(3))
+    print(f"check resnet.nn: {best:.2f} s (target < 1 s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers in (1_000, 10_000):
+            path = Path(tmp) / f"deep{layers}.nn"
+            path.write_text(generated_spec(layers))
+            print(f"check {layers:,} layers: {timed(['check', str(path)]):.2f} s (target < 5 s)")
+
+
+if __name__ == "__main__":
+    main()
