@@ -61,3 +61,15 @@ def test_reverser_and_transformer_shapes():
     spec = nndsl.load(CONTRACT / "transformer.nn")
     graph = spec.network("TinyTransformer")
     assert str(graph.type_of(graph.outputs["logits"])) == "[B, 8, 12]"
+
+
+@pytest.mark.parametrize("spec,network,count", [
+    ("vgg16.nn", "VGG16", 138_357_544),  # torchvision.models.vgg16
+    ("resnet.nn", "ResNet18", 11_689_512),  # torchvision.models.resnet18
+    ("lenet5.nn", "LeNet5", 33_078),
+])
+def test_published_architectures(spec, network, count):
+    from nndsl.ir import count_params
+    from tests.conftest import ROOT
+
+    assert count_params(nndsl.load(ROOT / "specs" / spec).network(network)) == count
