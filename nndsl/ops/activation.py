@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from nndsl.ir import TensorType
-from nndsl.ops.base import Hyper, OpDef, OpError, need_float, normalise_axis, shape_str
+from nndsl.ops.base import (
+    Hyper,
+    OpDef,
+    OpError,
+    need_float,
+    normalise_axis,
+    shape_str,
+    with_lowerings,
+)
 
 
 def _same_float(ins, hp):
@@ -39,7 +47,7 @@ def _argmax_shape(ins, hp):
 
 _AXIS = Hyper("axis", "axis", -1)
 
-OPS = [
+_OPS = [
     _act("relu", "max(x, 0)"),
     _act("leaky_relu", "x if x > 0 else slope * x", Hyper("slope", "float", 0.01, low=0)),
     _act("elu", "x if x > 0 else alpha * (exp(x) - 1)", Hyper("alpha", "float", 1.0, low=0)),
@@ -74,3 +82,56 @@ OPS = [
           "Identity forward; multiplies the gradient by -scale on the way back (DANN).",
           ("x",), _same, (Hyper("scale", "float", 1.0),), flops=lambda ins, outs, hp: 0),
 ]
+
+
+def _elementwise(fn):
+    return lambda ctx, node, xs: fn(ctx, xs[0], node.attrs)
+
+
+def _grad_reverse(ctx, x, hp):
+    """Identity forward; the incoming gradient times -scale backward."""
+    scale = hp["scale"]
+
+    @ctx.jax.custom_vjp
+    def reverse(v):
+        return v
+
+    reverse.defvjp(lambda v: (v, None), lambda _, g: (-scale * g,))
+    return reverse(x)
+
+
+def _maxout(ctx, x, hp):
+    k = hp["pieces"]
+    return ctx.jnp.max(x.reshape(x.shape[:-1] + (x.shape[-1] // k, k)), axis=-1)
+
+
+def _step(ctx, x, hp):
+    return ctx.lax.stop_gradient((x > 0).astype(x.dtype))
+
+
+OPS = with_lowerings(_OPS, {name: _elementwise(fn) for name, fn in {
+    "relu": lambda c, x, hp: c.nn.relu(x),
+    "leaky_relu": lambda c, x, hp: c.nn.leaky_relu(x, hp["slope"]),
+    "elu": lambda c, x, hp: c.nn.elu(x, hp["alpha"]),
+    "selu": lambda c, x, hp: c.nn.selu(x),
+    "gelu": lambda c, x, hp: c.nn.gelu(x),
+    "swish": lambda c, x, hp: c.nn.swish(x),
+    "sigmoid": lambda c, x, hp: c.nn.sigmoid(x),
+    "tanh": lambda c, x, hp: c.jnp.tanh(x),
+    "softplus": lambda c, x, hp: c.nn.softplus(x),
+    "abs": lambda c, x, hp: c.jnp.abs(x),
+    "softmax": lambda c, x, hp: c.nn.softmax(x, axis=hp["axis"]),
+    "log_softmax": lambda c, x, hp: c.nn.log_softmax(x, axis=hp["axis"]),
+    "maxout": _maxout,
+    "exp": lambda c, x, hp: c.jnp.exp(x),
+    "log": lambda c, x, hp: c.jnp.log(x),
+    "sqrt": lambda c, x, hp: c.jnp.sqrt(x),
+    "square": lambda c, x, hp: c.jnp.square(x),
+    "clip": lambda c, x, hp: c.jnp.clip(x, hp["min"], hp["max"]),
+    "step": _step,
+    "sign": lambda c, x, hp: c.lax.stop_gradient(c.jnp.sign(x)),
+    "round": lambda c, x, hp: c.lax.stop_gradient(c.jnp.round(x)),
+    "argmax": lambda c, x, hp: c.jnp.argmax(x, axis=hp["axis"]).astype(c.jnp.int32),
+    "stop_gradient": lambda c, x, hp: c.lax.stop_gradient(x),
+    "grad_reverse": _grad_reverse,
+}.items()})

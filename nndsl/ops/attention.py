@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from nndsl.ops.base import Hyper, OpDef, OpError, need_float, need_rank, need_static, shape_str
+from nndsl.ops.base import (
+    Hyper,
+    OpDef,
+    OpError,
+    need_float,
+    need_rank,
+    need_static,
+    shape_str,
+    with_lowerings,
+)
 
 
 def _self_shape(ins, hp):
@@ -67,7 +76,7 @@ def _attn_flops(ins, outs, hp):
     return steps * (2 * h * m + 4 * s * m)
 
 
-OPS = [
+_OPS = [
     OpDef("self_attention", "attention",
           "Multi-head scaled dot-product self-attention over [B, T, D]; `causal` masks the "
           "future.", ("x",), _self_shape,
@@ -81,3 +90,47 @@ OPS = [
            Hyper("heads", "int", 1, low=1), Hyper("units", "int", None, low=1)),
           _attn_params, flops=_attn_flops),
 ]
+
+
+def _heads(x, heads):
+    """[B, T, D] -> [B, heads, T, D / heads]."""
+    b, t, d = x.shape
+    return x.reshape(b, t, heads, d // heads).transpose(0, 2, 1, 3)
+
+
+def _lower_self_attention(ctx, node, xs):
+    x, hp, p = xs[0], node.attrs, ctx.params_of(node)
+    jnp, heads = ctx.jnp, hp["heads"]
+    q, k, v = (_heads(x @ p[f"w{n}"] + p[f"b{n}"], heads) for n in "qkv")
+    scores = q @ k.transpose(0, 1, 3, 2) / jnp.sqrt(q.shape[-1]).astype(x.dtype)
+    if hp["causal"]:
+        t = x.shape[1]
+        scores = jnp.where(jnp.tril(jnp.ones((t, t), bool)), scores, -jnp.inf)
+    out = ctx.nn.softmax(scores, axis=-1) @ v
+    b, _, t, _ = out.shape
+    return out.transpose(0, 2, 1, 3).reshape(b, t, -1) @ p["wo"] + p["bo"]
+
+
+def _lower_attention(ctx, node, xs):
+    """Context vectors: a softmax over the memory's S positions, weighting the memory."""
+    query, memory = xs
+    hp, p, jnp = node.attrs, ctx.params_of(node), ctx.jnp
+    single = query.ndim == 2
+    q = query[:, None, :] if single else query                  # [B, T, H]
+    if hp["kind"] == "additive":
+        hidden = jnp.tanh((q @ p["wq"])[:, :, None, :] + (memory @ p["wk"])[:, None, :, :])
+        weights = ctx.nn.softmax(hidden @ p["v"], axis=-1)       # [B, T, S]
+        context = weights @ memory
+    else:
+        heads = hp["heads"]
+        qh = _heads(q @ p["wq"], heads)                          # [B, h, T, M/h]
+        kh = _heads(memory, heads)                               # [B, h, S, M/h]
+        scores = qh @ kh.transpose(0, 1, 3, 2) / jnp.sqrt(qh.shape[-1]).astype(q.dtype)
+        context = ctx.nn.softmax(scores, axis=-1) @ kh
+        b, _, t, _ = context.shape
+        context = context.transpose(0, 2, 1, 3).reshape(b, t, -1)
+    return context[:, 0, :] if single else context
+
+
+OPS = with_lowerings(_OPS, {"self_attention": _lower_self_attention,
+                            "attention": _lower_attention})

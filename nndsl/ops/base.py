@@ -7,7 +7,7 @@ Later stages (lowering, rendering) read the same entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Any, Callable
 
@@ -211,6 +211,8 @@ class OpDef:
     params / state: (input types, hyperparameters) -> {name: (shape, initialiser)}.
     flops: (input types, output types, hyperparameters) -> FLOPs per example (a
       multiply-add counts 2), or None when a dimension is symbolic.
+    lower: (ctx, node, input arrays) -> output array(s), in JAX through `ctx.jnp`, `ctx.lax`,
+      `ctx.nn` (so that checking a spec never imports JAX); parameters via `ctx.params_of`.
     """
 
     name: str
@@ -225,7 +227,7 @@ class OpDef:
     flops: Callable = elementwise_flops
     stochastic: bool = False
     kind: str = "layer"  # layer | loss | metric | regulariser | control
-    extra: dict = field(default_factory=dict)
+    lower: Callable | None = None
 
     @property
     def variadic(self) -> bool:
@@ -331,3 +333,10 @@ def spatial_positions(t: TensorType) -> int | None:
     """Positions per example between the batch and the last (channel/feature) axis."""
     inner = t.shape[1:-1]
     return prod(inner) if all(isinstance(d, int) for d in inner) else None
+
+
+def with_lowerings(ops: list[OpDef], lowerings: dict[str, Callable]) -> list[OpDef]:
+    """Attach each op's JAX lowering; every op of a family must have one."""
+    missing = [op.name for op in ops if op.name not in lowerings]
+    assert not missing, f"no lowering for {missing}"
+    return [replace(op, lower=lowerings[op.name]) for op in ops]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nndsl.ir import TensorType
-from nndsl.ops.base import OpDef
+from nndsl.ops.base import OpDef, with_lowerings
 
 
 def _scan_shape(ins, hp):
@@ -30,3 +30,13 @@ OPS = [
 OPS.append(OpDef(
     "param", "io", "A raw parameter declared with `param W: [..] = init`, used as a tensor.",
     (), lambda ins, hp: hp["type"], kind="control", flops=lambda ins, outs, hp: 0))
+
+# The interpreter in nndsl/lower.py runs bodies; these entries say how each node reads its value.
+OPS = with_lowerings(OPS, {
+    "input": lambda ctx, node, xs: ctx.inputs[node.attrs["name"]],
+    "const": lambda ctx, node, xs: ctx.jnp.asarray(
+        node.attrs["value"], ctx.jnp.int32 if node.attrs["dtype"] == "i32" else ctx.jnp.float32),
+    "param": lambda ctx, node, xs: ctx.params_of(node)["value"],
+    "repeat": lambda ctx, node, xs: ctx.run_repeat(node, xs[0]),
+    "scan": lambda ctx, node, xs: ctx.run_scan(node, xs),
+})

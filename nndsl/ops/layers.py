@@ -17,6 +17,7 @@ from nndsl.ops.base import (
     shape_str,
     spatial_positions,
     window_out,
+    with_lowerings,
 )
 
 _NORM = Hyper("norm", "word", "none", choices=("none", "weight"))
@@ -132,8 +133,8 @@ def _conv_t_shape(ins, hp):
         if pad[i] == "same":
             spatial.append(grown)
         else:
-            extra = max(kernel[i] - stride[i], 0) - 2 * (pad[i] if isinstance(pad[i], int) else 0)
-            spatial.append(dim_add(grown, extra))
+            padding = pad[i] if isinstance(pad[i], int) else 0
+            spatial.append(dim_add(grown, kernel[i] - stride[i] - 2 * padding))
     return x.with_shape((x.shape[0], *spatial, hp["filters"]))
 
 
@@ -189,7 +190,76 @@ def _positional_shape(ins, hp):
 POSITIONAL = OpDef(
     "positional", "layer", "Adds a learned position embedding (up to max_len positions).",
     ("x",), _positional_shape, (Hyper("max_len", "int", low=1),),
-    lambda ins, hp: {"table": ((hp["max_len"], ins[0].shape[-1]), "normal")},
+    lambda ins, hp: {"table": ((hp["max_len"], ins[0].shape[-1]), "zeros")},
     flops=lambda ins, outs, hp: elements(outs[0]))
 
-OPS = [DENSE, CONV, CONV_TRANSPOSE, EMBED, POSITIONAL]
+# Lowerings ---------------------------------------------------------------------------------------
+
+def _weight(ctx, p):
+    """The kernel, weight-normalised (w * g / |w| per output unit) when `norm=weight`."""
+    w = p["w"]
+    if "g" not in p:
+        return w
+    axes = tuple(range(w.ndim - 1))
+    return w * (p["g"] / ctx.jnp.sqrt(ctx.jnp.sum(w * w, axis=axes, keepdims=True) + 1e-12))
+
+
+def _add_bias(y, p):
+    return y + p["b"] if "b" in p else y
+
+
+def _lower_dense(ctx, node, xs):
+    p = ctx.params_of(node)
+    return _add_bias(ctx.jnp.matmul(xs[0], _weight(ctx, p)), p)
+
+
+_CONV_DIMS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
+              3: ("NDHWC", "DHWIO", "NDHWC")}
+
+
+def lax_padding(pad: tuple) -> str | list[tuple[int, int]]:
+    """Our per-dimension padding (valid, same or an int) as lax's padding argument."""
+    if all(p == "same" for p in pad):
+        return "SAME"
+    return [(0, 0) if p == "valid" else (p, p) for p in pad]
+
+
+def _lower_conv(ctx, node, xs):
+    x, hp = xs[0], node.attrs
+    n = x.ndim - 2
+    p = ctx.params_of(node)
+    y = ctx.lax.conv_general_dilated(
+        x, _weight(ctx, p).astype(x.dtype), per_spatial(hp["stride"], n, "stride"),
+        lax_padding(per_spatial(hp["pad"], n, "pad")),
+        rhs_dilation=per_spatial(hp["dilation"], n, "dilation"),
+        dimension_numbers=_CONV_DIMS[n], feature_group_count=hp["groups"])
+    return _add_bias(y, p)
+
+
+def _lower_conv_transpose(ctx, node, xs):
+    x, hp = xs[0], node.attrs
+    n = x.ndim - 2
+    p = ctx.params_of(node)
+    pad = per_spatial(hp["pad"], n, "pad")
+    kernel = per_spatial(hp["kernel"], n, "kernel")
+    padding = "SAME" if all(q == "same" for q in pad) else [
+        (k - 1 - q, k - 1 - q) for k, q in zip(kernel, (0 if q == "valid" else q for q in pad))]
+    y = ctx.lax.conv_transpose(x, _weight(ctx, p).astype(x.dtype),
+                               per_spatial(hp["stride"], n, "stride"), padding,
+                               dimension_numbers=_CONV_DIMS[n])
+    return _add_bias(y, p)
+
+
+def _lower_embed(ctx, node, xs):
+    return ctx.jnp.take(ctx.params_of(node)["table"], xs[0], axis=0)
+
+
+def _lower_positional(ctx, node, xs):
+    x = xs[0]
+    return x + ctx.params_of(node)["table"][: x.shape[1]]
+
+
+OPS = with_lowerings([DENSE, CONV, CONV_TRANSPOSE, EMBED, POSITIONAL], {
+    "dense": _lower_dense, "conv": _lower_conv, "conv_transpose": _lower_conv_transpose,
+    "embed": _lower_embed, "positional": _lower_positional,
+})

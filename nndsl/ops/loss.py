@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from nndsl.ir import SCALAR, TensorType
-from nndsl.ops.base import Hyper, OpDef, OpError, broadcast, need_float, shape_str
+from nndsl.ops.base import (
+    Hyper,
+    OpDef,
+    OpError,
+    broadcast,
+    need_float,
+    shape_str,
+    with_lowerings,
+)
 
 _REDUCE = Hyper("reduce", "word", "mean", choices=("mean", "sum"))
 
@@ -53,8 +61,8 @@ def _metric_classes(ins, hp):
     return SCALAR
 
 
-def _loss(name, doc, inputs, rule, diff, *hypers):
-    return OpDef(name, "loss", doc, inputs, rule, (*hypers, _REDUCE), differentiable=diff,
+def _loss(name, doc, inputs, rule, diff, *hypers, reduce=_REDUCE):
+    return OpDef(name, "loss", doc, inputs, rule, (*hypers, reduce), differentiable=diff,
                  kind="loss")
 
 
@@ -63,7 +71,7 @@ def _metric(name, doc, inputs, rule, *hypers):
                  kind="metric")
 
 
-OPS = [
+_OPS = [
     _loss("cross_entropy", "Softmax cross-entropy of logits [B, ..., K] against integer "
           "labels [B, ...] (or soft targets).", ("logits", "labels"), _classification,
           (True, False)),
@@ -78,8 +86,9 @@ OPS = [
     _loss("contrastive", "Contrastive loss on two embeddings and a same/different label.",
           ("a", "b", "same"), _pair_with_target, (True, True, False),
           Hyper("margin", "float", 1.0, low=0)),
-    _loss("kl_normal", "KL(N(mu, exp(logvar)) || N(0, 1)), summed over features.",
-          ("mu", "logvar"), _same_shape_pair, True),
+    _loss("kl_normal", "KL(N(mu, exp(logvar)) || N(0, 1)); reduce=sum (the default) sums "
+          "over features, mean over the batch.", ("mu", "logvar"), _same_shape_pair, True,
+          reduce=Hyper("reduce", "word", "sum", choices=("mean", "sum"))),
     _loss("distill", "Cross-entropy between softened teacher and student distributions, "
           "scaled by temperature**2.", ("student", "teacher"), _same_shape_pair, (True, False),
           Hyper("temperature", "float", 1.0, low=0, low_open=True)),
@@ -94,3 +103,112 @@ OPS = [
     OpDef("l2", "regulariser", "Half the sum of squares of the given parameters.", (),
           lambda ins, hp: SCALAR, kind="regulariser"),
 ]
+
+
+def _reduce(ctx, per_element, hp):
+    """reduce=mean: mean over everything; reduce=sum: sum over non-batch axes, mean over batch."""
+    jnp = ctx.jnp
+    if hp.get("reduce", "mean") == "mean" or per_element.ndim == 0:
+        return jnp.mean(per_element)
+    return jnp.mean(jnp.sum(per_element.reshape(per_element.shape[0], -1), axis=1))
+
+
+def _class_log_likelihood(ctx, logits, labels):
+    logp = ctx.nn.log_softmax(logits, axis=-1)
+    if ctx.jnp.issubdtype(labels.dtype, ctx.jnp.floating):
+        return ctx.jnp.sum(labels * logp, axis=-1)
+    return ctx.jnp.take_along_axis(logp, labels[..., None].astype(ctx.jnp.int32), axis=-1)[..., 0]
+
+
+def _cross_entropy(ctx, node, xs):
+    return _reduce(ctx, -_class_log_likelihood(ctx, xs[0], xs[1]), node.attrs)
+
+
+def _bce(ctx, node, xs):
+    logits, targets = xs
+    targets = ctx.jnp.broadcast_to(targets.astype(logits.dtype), logits.shape)
+    per = -(targets * ctx.nn.log_sigmoid(logits) + (1 - targets) * ctx.nn.log_sigmoid(-logits))
+    return _reduce(ctx, per, node.attrs)
+
+
+def _elementwise_loss(fn):
+    def lower(ctx, node, xs):
+        a, b = xs
+        return _reduce(ctx, ctx.jnp.broadcast_to(fn(ctx.jnp, a, b.astype(a.dtype)), a.shape),
+                       node.attrs)
+
+    return lower
+
+
+def _margin_ranking(ctx, node, xs):
+    a, b, target = xs
+    target = target.reshape(target.shape + (1,) * (a.ndim - target.ndim)).astype(a.dtype)
+    return _reduce(ctx, ctx.nn.relu(-target * (a - b) + node.attrs["margin"]), node.attrs)
+
+
+def _contrastive(ctx, node, xs):
+    a, b, same = xs
+    jnp = ctx.jnp
+    d = jnp.sqrt(jnp.sum((a - b) ** 2, axis=tuple(range(1, a.ndim))) + 1e-12)
+    same = same.reshape(same.shape[0]).astype(a.dtype)
+    per = same * d ** 2 + (1 - same) * ctx.nn.relu(node.attrs["margin"] - d) ** 2
+    return jnp.mean(per)
+
+
+def _kl_normal(ctx, node, xs):
+    mu, logvar = xs
+    per = -0.5 * (1 + logvar - mu ** 2 - ctx.jnp.exp(logvar))
+    return _reduce(ctx, per, node.attrs)
+
+
+def _distill(ctx, node, xs):
+    student, teacher = xs
+    t = node.attrs["temperature"]
+    soft = ctx.nn.softmax(teacher / t, axis=-1)
+    per = -ctx.jnp.sum(soft * ctx.nn.log_softmax(student / t, axis=-1), axis=-1)
+    return (t ** 2) * _reduce(ctx, per, node.attrs)
+
+
+def _predicted(ctx, logits):
+    return ctx.jnp.argmax(logits, axis=-1)
+
+
+def _accuracy(ctx, node, xs):
+    logits, labels = xs
+    if ctx.jnp.issubdtype(labels.dtype, ctx.jnp.floating):
+        labels = ctx.jnp.argmax(labels, axis=-1)
+    return ctx.jnp.mean((_predicted(ctx, logits) == labels).astype(ctx.jnp.float32))
+
+
+def _binary_accuracy(ctx, node, xs):
+    logits, targets = xs
+    hits = (logits > 0) == (ctx.jnp.broadcast_to(targets, logits.shape) > 0.5)
+    return ctx.jnp.mean(hits.astype(ctx.jnp.float32))
+
+
+def _top_k(ctx, node, xs):
+    logits, labels = xs
+    k = min(node.attrs["k"], logits.shape[-1])
+    top = ctx.lax.top_k(logits, k)[1]
+    return ctx.jnp.mean(ctx.jnp.any(top == labels[..., None], axis=-1).astype(ctx.jnp.float32))
+
+
+def _regulariser(fn):
+    def lower(ctx, node, xs):
+        leaves = ctx.params_in_scope(node.attrs["scope"])
+        return sum((fn(ctx.jnp, w) for w in leaves), ctx.jnp.zeros(()))
+
+    return lower
+
+
+OPS = with_lowerings(_OPS, {
+    "cross_entropy": _cross_entropy, "bce": _bce,
+    "mse": _elementwise_loss(lambda jnp, a, b: (a - b) ** 2),
+    "mae": _elementwise_loss(lambda jnp, a, b: jnp.abs(a - b)),
+    "hinge": _elementwise_loss(lambda jnp, a, b: jnp.maximum(0, 1 - a * b)),
+    "margin_ranking": _margin_ranking, "contrastive": _contrastive, "kl_normal": _kl_normal,
+    "distill": _distill, "accuracy": _accuracy, "binary_accuracy": _binary_accuracy,
+    "top_k": _top_k,
+    "l1": _regulariser(lambda jnp, w: jnp.sum(jnp.abs(w))),
+    "l2": _regulariser(lambda jnp, w: 0.5 * jnp.sum(w * w)),
+})

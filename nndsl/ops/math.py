@@ -12,6 +12,7 @@ from nndsl.ops.base import (
     normalise_axis,
     result_dtype,
     shape_str,
+    with_lowerings,
 )
 
 
@@ -60,7 +61,7 @@ def _reduction(name, doc):
                  (Hyper("axis", "axis", None),), flops=_reduce_flops)
 
 
-OPS = [
+_OPS = [
     _binary("add", "a + b"), _binary("sub", "a - b"), _binary("mul", "a * b"),
     _binary("div", "a / b"), _binary("pow", "a ** b"), _binary("mod", "a % b"),
     _binary("floordiv", "a // b"),
@@ -71,3 +72,32 @@ OPS = [
     _reduction("mean", "Mean over `axis` (all non-batch axes by default)."),
     _reduction("max", "Maximum over `axis` (all non-batch axes by default)."),
 ]
+
+
+def _binary_lower(fn):
+    return lambda ctx, node, xs: fn(ctx.jnp, xs[0], xs[1])
+
+
+def _reduce_lower(name):
+    def lower(ctx, node, xs):
+        x, axis = xs[0], node.attrs["axis"]
+        axes = tuple(range(1, x.ndim)) if axis is None else axis
+        return getattr(ctx.jnp, name)(x, axis=axes)
+
+    return lower
+
+
+OPS = with_lowerings(_OPS, {
+    "add": _binary_lower(lambda jnp, a, b: a + b),
+    "sub": _binary_lower(lambda jnp, a, b: a - b),
+    "mul": _binary_lower(lambda jnp, a, b: a * b),
+    "div": _binary_lower(lambda jnp, a, b: a / b),
+    "pow": _binary_lower(lambda jnp, a, b: a ** b),
+    "mod": _binary_lower(lambda jnp, a, b: a % b),
+    "floordiv": _binary_lower(lambda jnp, a, b: a // b),
+    "matmul": _binary_lower(lambda jnp, a, b: jnp.matmul(a, b)),
+    "minimum": _binary_lower(lambda jnp, a, b: jnp.minimum(a, b)),
+    "maximum": _binary_lower(lambda jnp, a, b: jnp.maximum(a, b)),
+    "neg": lambda ctx, node, xs: -xs[0],
+    "sum": _reduce_lower("sum"), "mean": _reduce_lower("mean"), "max": _reduce_lower("max"),
+})

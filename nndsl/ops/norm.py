@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nndsl.ops.base import Hyper, OpDef, OpError, need_float, need_static
+from nndsl.ops.base import Hyper, OpDef, OpError, need_float, need_static, with_lowerings
 
 _EPS = Hyper("eps", "float", 1e-5, low=0, low_open=True)
 
@@ -52,4 +52,49 @@ GROUPNORM = OpDef("groupnorm", "norm", "Group normalisation: channels split into
 INSTANCENORM = OpDef("instancenorm", "norm", "Instance normalisation over spatial axes.",
                      ("x",), _same, (_EPS,), _scale_shift, flops=_flops)
 
-OPS = [BATCHNORM, LAYERNORM, GROUPNORM, INSTANCENORM]
+def _normalise(ctx, x, axes, eps, p):
+    mean = ctx.jnp.mean(x, axis=axes, keepdims=True)
+    var = ctx.jnp.var(x, axis=axes, keepdims=True)
+    return (x - mean) * ctx.lax.rsqrt(var + eps) * p["scale"] + p["shift"]
+
+
+def _lower_batchnorm(ctx, node, xs):
+    """Batch statistics while training (and running averages updated); running ones after."""
+    x, hp, p = xs[0], node.attrs, ctx.params_of(node)
+    axes = tuple(range(x.ndim - 1))
+    stats = ctx.state_of(node)
+    if ctx.train:
+        mean, var = ctx.jnp.mean(x, axis=axes), ctx.jnp.var(x, axis=axes)
+        m = hp["momentum"]
+        ctx.set_state(node, {"mean": m * stats["mean"] + (1 - m) * mean,
+                             "var": m * stats["var"] + (1 - m) * var})
+    else:
+        mean, var = stats["mean"], stats["var"]
+    return (x - mean) * ctx.lax.rsqrt(var + hp["eps"]) * p["scale"] + p["shift"]
+
+
+def _lower_layernorm(ctx, node, xs):
+    return _normalise(ctx, xs[0], (-1,), node.attrs["eps"], ctx.params_of(node))
+
+
+def _lower_instancenorm(ctx, node, xs):
+    x = xs[0]
+    return _normalise(ctx, x, tuple(range(1, x.ndim - 1)), node.attrs["eps"],
+                      ctx.params_of(node))
+
+
+def _lower_groupnorm(ctx, node, xs):
+    x, hp, p = xs[0], node.attrs, ctx.params_of(node)
+    g = hp["groups"]
+    grouped = x.reshape(x.shape[:-1] + (g, x.shape[-1] // g))
+    axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)
+    mean = ctx.jnp.mean(grouped, axis=axes, keepdims=True)
+    var = ctx.jnp.var(grouped, axis=axes, keepdims=True)
+    y = ((grouped - mean) * ctx.lax.rsqrt(var + hp["eps"])).reshape(x.shape)
+    return y * p["scale"] + p["shift"]
+
+
+OPS = with_lowerings([BATCHNORM, LAYERNORM, GROUPNORM, INSTANCENORM], {
+    "batchnorm": _lower_batchnorm, "layernorm": _lower_layernorm,
+    "groupnorm": _lower_groupnorm, "instancenorm": _lower_instancenorm,
+})

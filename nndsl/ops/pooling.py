@@ -11,7 +11,9 @@ from nndsl.ops.base import (
     per_spatial,
     spatial_positions,
     window_out,
+    with_lowerings,
 )
+from nndsl.ops.layers import lax_padding
 
 _LAYOUTS = "[B, L, C], [B, H, W, C] or [B, D, H, W, C]"
 
@@ -55,7 +57,7 @@ def _pool(name, doc, *extra):
                  flops=_pool_flops)
 
 
-OPS = [
+_OPS = [
     _pool("maxpool", "Maximum over each window (stride defaults to the size)."),
     _pool("avgpool", "Mean over each window (stride defaults to the size)."),
     _pool("lppool", "Lp norm over each window.", Hyper("p", "float", low=0, low_open=True)),
@@ -64,3 +66,44 @@ OPS = [
     OpDef("global_maxpool", "pooling", "Maximum over all spatial axes: [B, ..., C] -> [B, C].",
           ("x",), _global_shape, flops=_global_flops),
 ]
+
+
+def _window(x, hp):
+    n = x.ndim - 2
+    size = per_spatial(hp["size"], n, "size")
+    stride = per_spatial(hp["stride"] if hp["stride"] is not None else hp["size"], n, "stride")
+    pad = lax_padding(per_spatial(hp["pad"], n, "pad"))
+    if not isinstance(pad, str):
+        pad = [(0, 0), *pad, (0, 0)]
+    return (1, *size, 1), (1, *stride, 1), pad
+
+
+def _lower_maxpool(ctx, node, xs):
+    x = xs[0]
+    dims, strides, pad = _window(x, node.attrs)
+    return ctx.lax.reduce_window(x, -ctx.jnp.inf, ctx.lax.max, dims, strides, pad)
+
+
+def _sum_pool(ctx, x, hp):
+    dims, strides, pad = _window(x, hp)
+    return ctx.lax.reduce_window(x, 0.0, ctx.lax.add, dims, strides, pad), prod(dims)
+
+
+def _lower_avgpool(ctx, node, xs):
+    total, count = _sum_pool(ctx, xs[0], node.attrs)
+    return total / count
+
+
+def _lower_lppool(ctx, node, xs):
+    p = node.attrs["p"]
+    total, _ = _sum_pool(ctx, ctx.jnp.abs(xs[0]) ** p, node.attrs)
+    return total ** (1.0 / p)
+
+
+OPS = with_lowerings(_OPS, {
+    "maxpool": _lower_maxpool, "avgpool": _lower_avgpool, "lppool": _lower_lppool,
+    "global_avgpool": lambda ctx, node, xs: ctx.jnp.mean(xs[0], axis=tuple(
+        range(1, xs[0].ndim - 1))),
+    "global_maxpool": lambda ctx, node, xs: ctx.jnp.max(xs[0], axis=tuple(
+        range(1, xs[0].ndim - 1))),
+})

@@ -11,6 +11,7 @@ from nndsl.ops.base import (
     normalise_axis,
     per_spatial,
     shape_str,
+    with_lowerings,
 )
 
 
@@ -125,7 +126,7 @@ def _op(name, doc, rule, *hypers, inputs=("x",)):
     return OpDef(name, "shape", doc, inputs, rule, tuple(hypers), flops=_zero_flops)
 
 
-OPS = [
+_OPS = [
     _op("flatten", "[B, d1, d2, ...] -> [B, d1 * d2 * ...]", _flatten),
     _op("reshape", "Reshape to `shape` (batch dimension included, e.g. [B, 8, 8, 1]).",
         _reshape, Hyper("shape", "shape")),
@@ -143,3 +144,39 @@ OPS = [
     _op("expand", "Insert an axis of size 1.", _expand, Hyper("axis", "axis")),
     _op("squeeze", "Remove an axis of size 1.", _squeeze, Hyper("axis", "axis")),
 ]
+
+
+def _runtime_shape(x, target) -> tuple:
+    """A declared target shape at run time: the batch from x, other symbolic sizes inferred."""
+    return (x.shape[0], *(d if isinstance(d, int) else -1 for d in target[1:]))
+
+
+def _lower_split(ctx, node, xs):
+    return ctx.jnp.split(xs[0], node.attrs["parts"], axis=node.attrs["axis"])
+
+
+def _lower_upsample(ctx, node, xs):
+    x = xs[0]
+    for axis, f in enumerate(per_spatial(node.attrs["factor"], x.ndim - 2, "factor"), 1):
+        x = ctx.jnp.repeat(x, f, axis=axis)
+    return x
+
+
+def _lower_pad(ctx, node, xs):
+    x = xs[0]
+    width = per_spatial(node.attrs["width"], x.ndim - 2, "width")
+    return ctx.jnp.pad(x, [(0, 0), *((w, w) for w in width), (0, 0)])
+
+
+OPS = with_lowerings(_OPS, {
+    "flatten": lambda ctx, node, xs: xs[0].reshape(xs[0].shape[0], -1),
+    "reshape": lambda ctx, node, xs: xs[0].reshape(_runtime_shape(xs[0], node.attrs["shape"])),
+    "transpose": lambda ctx, node, xs: ctx.jnp.transpose(xs[0], node.attrs["perm"]),
+    "concat": lambda ctx, node, xs: ctx.jnp.concatenate(xs, axis=node.attrs["axis"]),
+    "split": _lower_split,
+    "upsample": _lower_upsample,
+    "pad": _lower_pad,
+    "last": lambda ctx, node, xs: ctx.jnp.take(xs[0], -1, axis=node.attrs["axis"]),
+    "expand": lambda ctx, node, xs: ctx.jnp.expand_dims(xs[0], node.attrs["axis"]),
+    "squeeze": lambda ctx, node, xs: ctx.jnp.squeeze(xs[0], node.attrs["axis"]),
+})

@@ -1,0 +1,246 @@
+"""Checked graph → pure JAX functions: `init(rng)` and `apply(params, state, inputs, rng, train)`.
+
+Parameters and state are nested dicts `{layer: {name: array}}` keyed by the hierarchical layer
+names `summary` prints. A repeated stage (`Stage * n`) runs its one body under `lax.scan` over
+parameters stacked along a leading axis of size n, so compile time does not grow with n; a
+cell runs under `lax.scan` over time with its states as the carry. Each op's arithmetic is its
+registry entry's `lower`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nndsl.ir import Graph, Node, ParamSpec, Ref, Sym
+from nndsl.ops import REGISTRY
+
+Params = dict[str, dict[str, jax.Array]]
+
+
+def split_key(key: str) -> tuple[str, str]:
+    layer, _, name = key.rpartition(".")
+    return layer, name
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A parameter or state tensor with the copies it is stacked over (`Stage * n`)."""
+
+    spec: ParamSpec
+    stack: tuple[int, ...]
+
+
+def _slots(graph: Graph, stack: tuple[int, ...] = (), attr: str = "params") -> dict[str, Slot]:
+    slots: dict[str, Slot] = {}
+    for node in graph:
+        for spec in getattr(node, attr).values():
+            slots.setdefault(spec.key, Slot(spec, stack))
+        if node.body is not None:
+            inner = stack + (node.times,) if node.op == "repeat" and not node.attrs["shared"] \
+                else stack
+            for key, slot in _slots(node.body, inner, attr).items():
+                slots.setdefault(key, slot)
+    return slots
+
+
+def _initialise(init: str, key, shape: tuple[int, ...]):
+    """One parameter tensor; initialisers follow common practice for the op that owns it."""
+    inits = jax.nn.initializers
+    if init == "zeros":
+        return jnp.zeros(shape)
+    if init == "ones":
+        return jnp.ones(shape)
+    if init == "normal":
+        return jax.random.normal(key, shape)
+    if init == "uniform":
+        return jax.random.uniform(key, shape, minval=-0.05, maxval=0.05)
+    if len(shape) < 2:
+        return jax.random.normal(key, shape) / np.sqrt(shape[0])
+    factory = {"glorot_uniform": inits.glorot_uniform, "glorot_normal": inits.glorot_normal,
+               "he_normal": inits.he_normal, "he_uniform": inits.he_uniform,
+               "orthogonal": inits.orthogonal}[init]
+    if init == "orthogonal":
+        return factory()(key, shape)
+    return factory(in_axis=-2, out_axis=-1)(key, shape)
+
+
+def _stacked(init: str, key, shape, stack: tuple[int, ...]):
+    if not stack:
+        return _initialise(init, key, shape)
+    keys = jax.random.split(key, stack[0])
+    return jax.vmap(lambda k: _stacked(init, k, shape, stack[1:]))(keys)
+
+
+def _nest(flat: dict[str, jax.Array]) -> Params:
+    nested: Params = {}
+    for key, value in flat.items():
+        layer, name = split_key(key)
+        nested.setdefault(layer, {})[name] = value
+    return nested
+
+
+class Compiled:
+    """A graph ready to run: its parameter and state layout, `init` and `apply`."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.param_slots = _slots(graph)
+        self.state_slots = _slots(graph, attr="state")
+
+    def init(self, rng) -> tuple[Params, Params]:
+        """Fresh parameters and state; each tensor's key is derived from its name."""
+        def make(slots):
+            return _nest({key: _stacked(s.spec.init, jax.random.fold_in(rng, _hash(key)),
+                                        s.spec.shape, s.stack) for key, s in slots.items()})
+
+        return make(self.param_slots), make(self.state_slots)
+
+    def evaluate(self, params: Params, state: Params, inputs: dict, rng, train: bool,
+                 refs: list[Ref]) -> tuple[list[jax.Array], Params]:
+        """The values of `refs` and the updated state (pure: jit and grad apply)."""
+        run = _Run(params, state, rng, train, _batch_size(inputs))
+        values = run.graph(self.graph, inputs)
+        return [values[r] for r in refs], _merge(state, run.new_state)
+
+    def apply(self, params: Params, state: Params, inputs: dict, rng=None, train=False):
+        """The network's named outputs and the updated state."""
+        rng = jax.random.PRNGKey(0) if rng is None else rng
+        names = list(self.graph.outputs)
+        values, new_state = self.evaluate(params, state, inputs, rng, train,
+                                          [self.graph.outputs[n] for n in names])
+        return dict(zip(names, values)), new_state
+
+    def trace_all(self, params, state, inputs, rng, train):
+        """Every node's first output, in order (for locating the first non-finite value)."""
+        run = _Run(params, state, rng, train, _batch_size(inputs))
+        values = run.graph(self.graph, inputs)
+        return [(node, values[Ref(node.id)]) for node in self.graph if Ref(node.id) in values]
+
+
+def _hash(text: str) -> int:
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def _batch_size(inputs: dict) -> int:
+    return next(iter(inputs.values())).shape[0] if inputs else 1
+
+
+def _merge(base: Params, updates: Params) -> Params:
+    merged = {layer: dict(values) for layer, values in base.items()}
+    for layer, values in updates.items():
+        merged.setdefault(layer, {}).update(values)
+    return merged
+
+
+class _Run:
+    """One evaluation: the context every op's `lower` receives."""
+
+    jax, jnp, lax, nn = jax, jnp, jax.lax, jax.nn
+
+    def __init__(self, params: Params, state: Params, rng, train: bool, batch_size: int):
+        self.params, self.state = params, state
+        self.new_state: Params = {}
+        self.rng, self.train, self.batch_size = rng, train, batch_size
+        self.inputs: dict = {}
+
+    # What ops read ----------------------------------------------------------------------------
+
+    def params_of(self, node: Node) -> dict[str, jax.Array]:
+        return {name: self.params[split_key(s.key)[0]][split_key(s.key)[1]]
+                for name, s in node.params.items()}
+
+    def state_of(self, node: Node) -> dict[str, jax.Array]:
+        return {name: self.state[split_key(s.key)[0]][split_key(s.key)[1]]
+                for name, s in node.state.items()}
+
+    def set_state(self, node: Node, values: dict) -> None:
+        for name, s in node.state.items():
+            layer, leaf = split_key(s.key)
+            self.new_state.setdefault(layer, {})[leaf] = values[name]
+
+    def key_of(self, node: Node):
+        return jax.random.fold_in(self.rng, _hash(node.id))
+
+    def params_in_scope(self, scope: str) -> list[jax.Array]:
+        return [value for layer, leaves in self.params.items() for name, value in leaves.items()
+                if f"{layer}.{name}".startswith(scope)]
+
+    # Running graphs --------------------------------------------------------------------------
+
+    def graph(self, graph: Graph, inputs: dict) -> dict[Ref, jax.Array]:
+        saved, self.inputs = self.inputs, inputs
+        values: dict[Ref, jax.Array] = {}
+        for node in graph:
+            out = REGISTRY[node.op].lower(self, node, [values[r] for r in node.inputs])
+            outs = out if isinstance(out, (list, tuple)) else [out]
+            for i, value in enumerate(outs):
+                values[Ref(node.id, i)] = value
+        self.inputs = saved
+        return values
+
+    def _layers(self, body: Graph, attr: str) -> list[str]:
+        return sorted({split_key(k)[0] for k in _slots(body, attr=attr)})
+
+    def run_repeat(self, node: Node, x):
+        """`Stage * n`: one body under lax.scan, over stacked parameters unless shared."""
+        body, shared = node.body, node.attrs["shared"]
+        p_layers = [] if shared else self._layers(body, "params")
+        s_layers = self._layers(body, "state")
+        stacked = ({k: self.params[k] for k in p_layers}, {k: self.state[k] for k in s_layers},
+                   jnp.arange(node.times))
+        outer = (self.params, self.state, self.new_state, self.rng)
+
+        def step(h, sliced):
+            p_slice, s_slice, i = sliced
+            self.params = {**outer[0], **p_slice}
+            self.state, self.new_state = {**outer[1], **s_slice}, {}
+            self.rng = jax.random.fold_in(outer[3], i)
+            out = self.graph(body, {"x": h})[body.outputs["out"]]
+            new = {k: {**s_slice[k], **self.new_state.get(k, {})} for k in s_layers}
+            return out, new
+
+        try:
+            h, new_states = jax.lax.scan(step, x, stacked)
+        finally:
+            self.params, self.state, self.new_state, self.rng = outer
+        if self.train:
+            self.new_state.update(new_states)
+        return h
+
+    def run_scan(self, node: Node, xs: list):
+        """A cell over time: states are the carry, every step's output is stacked."""
+        body, hp = node.body, node.attrs
+        statics = hp["statics"]
+        seq_names = [n for n in body.inputs if not n.startswith("state:") and n not in statics]
+        seqs = [jnp.moveaxis(s, hp["axis"], 0) for s in xs[:len(seq_names)]]
+        static_values = dict(zip(statics, xs[len(seq_names):]))
+        carry = {name: jnp.zeros(self._runtime(body.type_of(body.inputs[f"state:{name}"])))
+                 for name in hp["states"]}
+        outer_rng, outer_inputs = self.rng, self.inputs
+
+        def step(states, sliced):
+            x_t, t = sliced
+            self.rng = jax.random.fold_in(outer_rng, t)
+            feed = {**dict(zip(seq_names, x_t)), **static_values,
+                    **{f"state:{k}": v for k, v in states.items()}}
+            values = self.graph(body, feed)
+            new = {k: values[body.outputs[f"state:{k}"]] for k in hp["states"]}
+            return new, values[body.outputs["out"]]
+
+        try:
+            _, ys = jax.lax.scan(step, carry, (seqs, jnp.arange(seqs[0].shape[0])),
+                                 reverse=hp["reverse"])
+        finally:
+            self.rng, self.inputs = outer_rng, outer_inputs
+        return jnp.moveaxis(ys, 0, hp["axis"])
+
+    def _runtime(self, t) -> tuple[int, ...]:
+        return tuple(self.batch_size if isinstance(d, Sym) else d for d in t.shape)
+
+
+__all__ = ["Compiled", "Params", "split_key", "Sym"]
