@@ -77,7 +77,51 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=("table", "json"), default="table")
     summary.add_argument("--batch", type=int, metavar="N",
                          help="also estimate training memory for batches of N")
+    _training_commands(sub)
     return parser
+
+
+TRAIN_HELP = """\
+Fit the spec's train section: data on the device, one jitted step (forward, gradient,
+clipping, optimizer update), a live progress bar and one line per epoch with train and
+validation figures, then a test evaluation. The run directory (default
+runs/<spec>-<train name or model>) holds spec.nn, config.json, last.ckpt and best.ckpt
+(written atomically), metrics.csv, curves.png and results.json. Ctrl-C saves last.ckpt;
+--resume DIR continues to the parameters an uninterrupted run reaches.
+
+example:  nndsl train specs/mlp_digits.nn --epochs 20
+"""
+
+
+def _training_commands(sub) -> None:
+    train = sub.add_parser("train", help="train a spec's model", description=TRAIN_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(train)
+    train.add_argument("--model", help="train this network instead of the section's model")
+    train.add_argument("--train", help="the train section to run (train NAME { ... })")
+    train.add_argument("--epochs", type=int, help="override the section's epochs")
+    train.add_argument("--out", help="the run directory")
+    train.add_argument("--runs", default="runs", help="where run directories live (default runs)")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",
+                              description="Losses and metrics of a run's best.ckpt on a split."
+                              "\n\nexample:  nndsl eval specs/mlp_digits.nn --run runs/mlp_digits-MLP")
+    _common(evaluate)
+    evaluate.add_argument("--run", required=True, help="the run directory")
+    evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
+    evaluate.add_argument("--model", help="the network the run trained")
+    evaluate.add_argument("--train", help="the train section the run used")
+    predict = sub.add_parser("predict", help="run a trained network on an input file",
+                             description="Outputs of a trained network for inputs in a .npz "
+                             "(one array per input name) or .csv (columns → input x) file."
+                             "\n\nexample:  nndsl predict specs/mlp_digits.nn --run "
+                             "runs/mlp_digits-MLP --input x.npz --output out.npz")
+    _common(predict)
+    predict.add_argument("--run", required=True, help="the run directory")
+    predict.add_argument("--input", required=True, help="a .npz or .csv file")
+    predict.add_argument("--output", required=True, help="the .npz file to write")
+    predict.add_argument("--model", help="the network (default: the train section's model)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +144,7 @@ def _run(args) -> int:
     from nndsl import commands
 
     try:
-        return getattr(commands, args.command)(args)
+        return getattr(commands, {"eval": "evaluate"}.get(args.command, args.command))(args)
     except SpecError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic.render(), file=sys.stderr)

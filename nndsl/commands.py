@@ -129,3 +129,106 @@ def _bytes(n: int | None) -> str:
 
 
 __all__ = ["check", "summary", "CheckReport"]
+
+
+def _plan(spec, train_name: str | None, model: str | None = None):
+    """The checked plan of the train section named `train_name` (default: the first), with
+    `model` (--model) in place of the section's own model."""
+    from nndsl.source import did_you_mean, error
+    from nndsl.training import elaborate_train
+
+    trains = spec.program.trains
+    if not trains:
+        raise error("E071", "this spec has no `train` section", _file_span(spec))
+    names = [t.name for t in trains]
+    if train_name is None:
+        section = trains[0]
+    elif train_name in names:
+        section = trains[names.index(train_name)]
+    else:
+        raise error("E071", f"no `train {train_name}` section", _file_span(spec),
+                    hint=did_you_mean(train_name, [n for n in names if n]))
+    if model is not None:
+        spec.resolve(model)
+    return elaborate_train(spec._elaborator(), section, model)
+
+
+def _file_span(spec):
+    from nndsl.source import Span
+
+    return Span(spec.program.source, 1, 1, 1, 1)
+
+
+def train(args) -> int:
+    """`nndsl train`: fit the spec's train section; writes a run directory."""
+    from pathlib import Path
+
+    from nndsl.train.run import NonFinite, RunOptions, run_name
+    from nndsl.train.run import train as fit
+
+    spec = _spec(args)
+    plan = _plan(spec, args.train, args.model)
+    console = Console(stderr=False)
+    runs_root = Path(args.runs)
+    if args.resume:
+        run_dir = Path(args.resume)
+    else:
+        name = run_name(Path(args.file), plan) + (f"-{args.model}" if args.model else "")
+        run_dir = Path(args.out) if args.out else runs_root / name
+    options = RunOptions(run_dir, Path(args.file), runs_root, args.epochs, bool(args.resume),
+                         progress=sys.stdout.isatty() and not args.quiet)
+    try:
+        fit(plan, options, console)
+    except NonFinite as exc:
+        print(f"{args.file}: error[E084]: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def evaluate(args) -> int:
+    """`nndsl eval`: losses and metrics of a run's best parameters on a split."""
+    from pathlib import Path
+
+    from nndsl.train import checkpoint
+    from nndsl.train.loop import Trainer, load_data
+
+    spec = _spec(args)
+    plan = _plan(spec, args.train, args.model)
+    trainer = Trainer(plan, load_data(plan), plan.settings["epochs"])
+    saved = checkpoint.read(_best(Path(args.run)))
+    values = trainer.evaluate(saved["params"], saved["state"], args.split)
+    print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    return 0
+
+
+def _best(run: "Path"):
+    from nndsl.source import SpecError, Diagnostic, NO_SPAN
+
+    path = run / "best.ckpt"
+    if not path.is_file():
+        raise SpecError(Diagnostic("E083", f"no checkpoint at {path}: train first", NO_SPAN))
+    return path
+
+
+def predict(args) -> int:
+    """`nndsl predict`: run a trained network on inputs from a .npz or .csv file."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from nndsl.lower import Compiled
+    from nndsl.train import checkpoint
+    from nndsl.train.files import read_inputs
+
+    spec = _spec(args)
+    name = spec.resolve(args.model)
+    graph = spec.network(name)
+    saved = checkpoint.read(_best(Path(args.run)))
+    inputs = read_inputs(Path(args.input), graph)
+    outputs, _ = Compiled(graph).apply(saved["params"], saved["state"], inputs)
+    np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
+    print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
+          f"to {args.output}")
+    return 0

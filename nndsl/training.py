@@ -60,9 +60,14 @@ class TrainPlan:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
-def elaborate_train(el: Elaborator, train: ast.Train) -> TrainPlan:
-    """Check one `train` section and build its graph; raise SpecError on the first problem."""
+def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) -> TrainPlan:
+    """Check one `train` section and build its graph; raise SpecError on the first problem.
+
+    `model` replaces the section's `model` (`nndsl train --model Perceptron`)."""
     fields = _fields(train.fields)
+    if model is not None:
+        where = fields["model"].span if "model" in fields else train.span
+        fields["model"] = ast.Field(where, ast.Ident(where, "model"), ast.Name(where, model))
     if "data" not in fields:
         raise error("E060", "`train` needs `data = ...` (e.g. digits())", train.span)
     data = _config(fields["data"].value, {k: v.hypers for k, v in SOURCES.items()},

@@ -1,0 +1,154 @@
+"""Built-in data sets, made or read locally (no downloads), split into train/val/test.
+
+Each loader takes the checked arguments of its `catalog` entry and returns
+`{"train": {field: array}, "val": {...}, "test": {...}}` with the fields and dtypes the
+catalog promises (float32 inputs, int32 class labels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Splits = dict[str, dict[str, np.ndarray]]
+
+
+def _split_fraction(fields: dict[str, np.ndarray], val: float, test: float, seed: int) -> Splits:
+    n = len(next(iter(fields.values())))
+    order = np.random.RandomState(seed).permutation(n)
+    n_test, n_val = int(round(n * test)), int(round(n * val))
+    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
+             "train": order[n_test + n_val:]}
+    return {name: {k: v[idx] for k, v in fields.items()} for name, idx in parts.items()}
+
+
+def _split_counts(make, args: dict) -> Splits:
+    """Sets with explicit sizes: each split generated from its own seed."""
+    return {name: make(args[name], np.random.RandomState(args["seed"] * 3 + i))
+            for i, name in enumerate(("train", "val", "test"))}
+
+
+def _digit_images() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[..., None]
+    return x, digits.target.astype(np.int32)
+
+
+def digits(args: dict) -> Splits:
+    x, y = _digit_images()
+    return _split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+
+
+def xor(args: dict) -> Splits:
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    y = np.array([[0], [1], [1], [0]], np.float32)
+    data = {"x": x, "y": y}
+    return {"train": data, "val": data, "test": data}
+
+
+def spirals(args: dict) -> Splits:
+    rng = np.random.RandomState(args["seed"])
+    n = args["points"] // 2
+    t = np.sqrt(rng.rand(n)) * 3 * np.pi
+    arms = [np.stack([t * np.cos(t + k * np.pi), t * np.sin(t + k * np.pi)], 1) for k in (0, 1)]
+    x = np.concatenate(arms) / (3 * np.pi) + args["noise"] * rng.randn(2 * n, 2)
+    y = np.repeat(np.arange(2), n)
+    return _split_fraction({"x": x.astype(np.float32), "y": y.astype(np.int32)}, args["val"],
+                           args["test"], args["seed"])
+
+
+def ring(args: dict) -> Splits:
+    def make(n, rng):
+        angle = 2 * np.pi * rng.randint(args["modes"], size=n) / args["modes"]
+        centres = args["radius"] * np.stack([np.cos(angle), np.sin(angle)], 1)
+        return {"x": (centres + args["std"] * rng.randn(n, 2)).astype(np.float32)}
+
+    sizes = {"train": args["train"], "val": max(1, args["train"] // 10),
+             "test": max(1, args["train"] // 10), "seed": args["seed"]}
+    return _split_counts(make, sizes)
+
+
+def adding(args: dict) -> Splits:
+    """Values uniform in [0, 1], two marked positions (one in each half); y is their sum."""
+    length = args["length"]
+
+    def make(n, rng):
+        values = rng.rand(n, length).astype(np.float32)
+        marks = np.zeros((n, length), np.float32)
+        first = rng.randint(length // 2, size=n)
+        second = length // 2 + rng.randint(length - length // 2, size=n)
+        marks[np.arange(n), first] = marks[np.arange(n), second] = 1
+        y = (values * marks).sum(1, keepdims=True).astype(np.float32)
+        return {"x": np.stack([values, marks], -1), "y": y}
+
+    return _split_counts(make, args)
+
+
+def reverse(args: dict) -> Splits:
+    """Symbols 1..symbols; the target is the source reversed; tgt_in starts with token 0."""
+    length, symbols = args["length"], args["symbols"]
+
+    def make(n, rng):
+        src = rng.randint(1, symbols + 1, size=(n, length)).astype(np.int32)
+        tgt = src[:, ::-1].copy()
+        tgt_in = np.concatenate([np.zeros((n, 1), np.int32), tgt[:, :-1]], 1)
+        return {"src": src, "tgt_in": tgt_in, "tgt": tgt}
+
+    return _split_counts(make, args)
+
+
+def waves(args: dict) -> Splits:
+    """Class 0 sine, 1 square, 2 sawtooth; random frequency and phase, Gaussian noise."""
+    length = args["length"]
+
+    def make(n, rng):
+        y = rng.randint(3, size=n)
+        t = np.arange(length)[None, :]
+        freq = rng.uniform(1 / 32, 1 / 8, size=(n, 1))
+        phase = rng.uniform(0, 1, size=(n, 1))
+        cycle = (t * freq + phase) % 1.0
+        shapes = np.stack([np.sin(2 * np.pi * cycle), np.where(cycle < 0.5, 1.0, -1.0),
+                           2 * cycle - 1], 0)
+        x = shapes[y, np.arange(n)] + args["noise"] * rng.randn(n, length)
+        return {"x": x[..., None].astype(np.float32), "y": y.astype(np.int32)}
+
+    return _split_counts(make, args)
+
+
+def digit_pairs(args: dict) -> Splits:
+    """Pairs of digit images, half of the same class; split by image so no image leaks."""
+    x, y = _digit_images()
+    images = _split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+    out = {}
+    for i, (name, part) in enumerate(images.items()):
+        rng = np.random.RandomState(args["seed"] + 17 * i)
+        n = max(2, int(args["pairs"] * {"train": 1 - args["val"] - args["test"],
+                                         "val": args["val"], "test": args["test"]}[name]))
+        out[name] = _pairs(part["x"], part["y"], n, rng)
+    return out
+
+
+def _pairs(x, y, n, rng) -> dict[str, np.ndarray]:
+    by_class = [np.flatnonzero(y == c) for c in range(10)]
+    a = rng.randint(len(y), size=n)
+    same = rng.rand(n) < 0.5
+    b = np.empty(n, int)
+    for i in range(n):
+        pool = by_class[y[a[i]]] if same[i] else np.flatnonzero(y != y[a[i]])
+        b[i] = pool[rng.randint(len(pool))]
+    return {"a": x[a], "b": x[b], "same": same[:, None].astype(np.float32)}
+
+
+def digits_domains(args: dict) -> Splits:
+    """Source: the digits; target: the same classes inverted and shifted (another domain)."""
+    x, y = _digit_images()
+    rng = np.random.RandomState(args["seed"] + 1)
+    order = rng.permutation(len(y))
+    target = np.roll(1.0 - x[order], 1, axis=2).astype(np.float32)
+    fields = {"x": x, "y": y, "x_target": target, "y_target": y[order]}
+    return _split_fraction(fields, args["val"], args["test"], args["seed"])
+
+
+LOADERS = {f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, waves,
+                                   digit_pairs, digits_domains)}

@@ -1,0 +1,41 @@
+"""Reading a user's input files for `predict`: .npz arrays or .csv columns, by input name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nndsl.ir import Graph, Sym
+from nndsl.source import NO_SPAN, Diagnostic, SpecError
+
+
+def _fail(message: str) -> SpecError:
+    return SpecError(Diagnostic("E085", message, NO_SPAN))
+
+
+def read_inputs(path: Path, graph: Graph) -> dict[str, np.ndarray]:
+    """One array per network input, checked against the input's declared shape and dtype."""
+    if not path.is_file():
+        raise _fail(f"input file {path} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    elif path.suffix == ".csv":
+        table = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float32)
+        arrays = {"x": np.stack([table[n] for n in table.dtype.names], 1)}
+    else:
+        raise _fail(f"{path}: inputs are read from .npz or .csv files")
+    inputs = {}
+    for name, ref in graph.inputs.items():
+        want = graph.type_of(ref)
+        if name not in arrays:
+            raise _fail(f"{path} has no array `{name}` for the input `{name}: {want}` "
+                        f"(it has {', '.join(arrays) or 'none'})")
+        array = arrays[name]
+        dims = want.shape[1:]
+        if array.ndim != len(want.shape) or any(
+                not isinstance(d, Sym) and d != a for d, a in zip(dims, array.shape[1:])):
+            raise _fail(f"input `{name}` must be {want}, got {list(array.shape)}")
+        inputs[name] = array.astype(np.int32 if want.dtype == "i32" else np.float32)
+    return inputs

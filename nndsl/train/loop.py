@@ -1,0 +1,234 @@
+"""Fit a checked training plan: data on the device, one jitted step, epochs, checkpoints.
+
+The step (forward, value_and_grad, clipping, optimizer update, for each objective in turn)
+is a single `jax.jit` with donated buffers. The host syncs only to show progress and at the
+end of an epoch. Randomness is derived from the seed, the epoch and the step, so a resumed run
+reaches the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nndsl.data.sources import LOADERS, Splits
+from nndsl.ir import Sym
+from nndsl.lower import Compiled, Params
+from nndsl.source import error
+from nndsl.train import checkpoint
+from nndsl.train.optim import optimizer
+from nndsl.training import TrainPlan
+
+HIGHER_IS_BETTER = ("accuracy", "binary_accuracy", "top_k")
+
+
+@dataclass
+class History:
+    rows: list[dict] = field(default_factory=list)
+    best: float | None = None
+    best_epoch: int = 0
+
+
+def load_data(plan: TrainPlan) -> Splits:
+    """The plan's data, checked against the fields the graph reads (shape, dtype, labels)."""
+    data = LOADERS[plan.data.name](plan.data.values)
+    for name, ref in plan.graph.inputs.items():
+        want = plan.graph.type_of(ref)
+        for split, fields in data.items():
+            have = fields.get(name)
+            if have is None:
+                raise error("E080", f"data `{plan.data.name}` has no field `{name}` ({split})",
+                            plan.data.span)
+            if not _fits(have.shape[1:], want.shape[1:]) or \
+                    (have.dtype.kind == "i") != (want.dtype == "i32"):
+                raise error("E080", f"data field `{name}` is {have.dtype}{list(have.shape)} "
+                            f"but the graph expects {want}", plan.data.span)
+    _check_labels(plan, data)
+    return data
+
+
+def _fits(have: tuple, want: tuple) -> bool:
+    return len(have) == len(want) and all(isinstance(w, Sym) or w == h for h, w in zip(have, want))
+
+
+def _check_labels(plan: TrainPlan, data: Splits) -> None:
+    """Integer labels must index the classes of the logits they are compared with."""
+    inputs = {ref.node: name for name, ref in plan.graph.inputs.items()}
+    for node in plan.graph:
+        if node.op not in ("cross_entropy", "accuracy", "top_k"):
+            continue
+        label_node = node.inputs[1].node
+        classes = plan.graph.type_of(node.inputs[0]).shape[-1]
+        name = inputs.get(label_node)
+        if name is None or not isinstance(classes, int):
+            continue
+        for split, fields in data.items():
+            labels = fields[name]
+            if labels.dtype.kind == "i" and labels.size and \
+                    (labels.min() < 0 or labels.max() >= classes):
+                raise error("E081", f"labels `{name}` ({split}) range over "
+                            f"[{labels.min()}, {labels.max()}] but the logits have {classes} "
+                            "classes", node.span)
+
+
+def _select(params: Params, keys: set[str]) -> Params:
+    chosen: Params = {}
+    for layer, leaves in params.items():
+        for name, value in leaves.items():
+            if f"{layer}.{name}" in keys:
+                chosen.setdefault(layer, {})[name] = value
+    return chosen
+
+
+def _overlay(params: Params, part: Params) -> Params:
+    return {layer: {**leaves, **part.get(layer, {})} for layer, leaves in params.items()}
+
+
+class Trainer:
+    """Everything a run needs: compiled graph, optimizers, jitted step and evaluation."""
+
+    def __init__(self, plan: TrainPlan, data: Splits, epochs: int):
+        self.plan, self.epochs = plan, epochs
+        self.compiled = Compiled(plan.graph)
+        self.batch = min(plan.settings["batch"], len(next(iter(data["train"].values()))))
+        self.device_data = {split: {k: jnp.asarray(v) for k, v in fields.items()
+                                    if k in plan.graph.inputs}
+                            for split, fields in data.items()}
+        self.n_train = len(next(iter(data["train"].values())))
+        self.steps_per_epoch = max(1, self.n_train // self.batch)
+        clip = plan.settings["clip_grad_norm"]
+        self.optimizers = [optimizer(o.optimizer, o.schedule, self.steps_per_epoch, epochs, clip)
+                           for o in plan.objectives]
+        self.key_sets = [set(o.keys) for o in plan.objectives]
+        self.metric_names = list(plan.metrics)
+        self.loss_names = [f"loss_{o.network}" if o.network else "loss"
+                           for o in plan.objectives]
+        self._step = jax.jit(self._train_step, donate_argnums=(0, 1, 2))
+        self._eval = jax.jit(self._eval_batch)
+
+    def init(self, seed: int):
+        params, state = self.compiled.init(jax.random.PRNGKey(seed))
+        opt_states = [opt.init(_select(params, keys))
+                      for opt, keys in zip(self.optimizers, self.key_sets)]
+        return params, state, opt_states
+
+    def _train_step(self, params, state, opt_states, batch, rng):
+        losses, new_opt_states = [], []
+        ok = jnp.array(True)
+        for i, (opt, keys, objective) in enumerate(zip(self.optimizers, self.key_sets,
+                                                       self.plan.objectives)):
+            key = jax.random.fold_in(rng, i)
+
+            def loss_fn(part, params=params, state=state, objective=objective, key=key):
+                (loss,), new_state = self.compiled.evaluate(
+                    _overlay(params, part), state, batch, key, True, [objective.loss])
+                return loss, new_state
+
+            part = _select(params, keys)
+            (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(part)
+            updates, opt_state = opt.update(grads, opt_states[i], part)
+            finite = jnp.isfinite(loss)
+            ok = ok & finite
+            # A non-finite loss leaves the parameters as they were, for the diagnosis.
+            part = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                                _apply(part, updates), part)
+            params, state = _overlay(params, part), new_state
+            new_opt_states.append(opt_state)
+            losses.append(loss)
+        return params, state, new_opt_states, jnp.stack(losses), ok
+
+    def _eval_batch(self, params, state, batch, rng):
+        refs = [o.loss for o in self.plan.objectives] + [self.plan.metrics[m]
+                                                         for m in self.metric_names]
+        values, _ = self.compiled.evaluate(params, state, batch, rng, False, refs)
+        return jnp.stack(values)
+
+    def batches(self, split: str, size: int, order=None):
+        fields = self.device_data[split]
+        n = len(next(iter(fields.values())))
+        index = jnp.arange(n) if order is None else order
+        for start in range(0, n - (size - 1 if order is not None else 0), size):
+            idx = index[start:start + size]
+            yield {k: jnp.take(v, idx, axis=0) for k, v in fields.items()}, len(idx)
+
+    def evaluate(self, params, state, split: str, seed: int = 0) -> dict[str, float]:
+        """Mean losses and metrics over a split, weighted by batch size."""
+        totals, count = None, 0
+        key = jax.random.PRNGKey(seed)
+        for batch, n in self.batches(split, max(self.batch, 256)):
+            values = self._eval(params, state, batch, key) * n
+            totals = values if totals is None else totals + values
+            count += n
+        values = np.asarray(totals) / max(count, 1)
+        return dict(zip(self.loss_names + self.metric_names, values.tolist()))
+
+    def epoch_order(self, seed: int, epoch: int):
+        perm = np.random.RandomState([seed, epoch]).permutation(self.n_train)
+        return jnp.asarray(perm)
+
+    def locate_non_finite(self, params, state, batch, rng) -> str:
+        """The first layer whose output is not finite on this batch."""
+        for node, value in self.compiled.trace_all(params, state, batch, rng, True):
+            if jnp.issubdtype(value.dtype, jnp.floating) and not bool(jnp.all(
+                    jnp.isfinite(value))):
+                return f"{node.id} ({node.label or node.op}, line {node.span.line})"
+        return "no layer output (the loss itself)"
+
+
+def _apply(part, updates):
+    return optax.apply_updates(part, updates)
+
+
+def monitor_mode(name: str) -> str:
+    stem = name.split("_", 1)[1] if "_" in name else name
+    return "max" if stem.split("(")[0] in HIGHER_IS_BETTER else "min"
+
+
+def monitored_value(plan: TrainPlan, row: dict) -> tuple[str, float]:
+    """The quantity early stopping and 'best' follow: the monitor, else the validation loss."""
+    monitor = plan.early_stopping.values["monitor"] if plan.early_stopping else "val_loss"
+    split, _, stem = monitor.partition("_")
+    for key, value in row.items():
+        if key.startswith(f"{split}_") and (key[len(split) + 1:].split("(")[0] == stem or
+                                            key[len(split) + 1:] == stem):
+            return monitor, value
+    losses = [v for k, v in row.items() if k.startswith("val_loss")]
+    return "val_loss", float(sum(losses))
+
+
+def improved(mode: str, value: float, best: float | None) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value > best if mode == "max" else value < best
+
+
+def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: str) -> Params:
+    """Fill the parameters of `load(Net, "run")` networks from that run's best checkpoint."""
+    prefixes = sorted({layer.split(".")[0] for layer in params if "@" in layer.split(".")[0]})
+    for prefix in prefixes:
+        network, run = prefix.split("@", 1)
+        run_dir = checkpoint.find_run(runs_root, spec_stem, run)
+        if run_dir is None:
+            raise error("E082", f"load({network}, \"{run}\"): no run `{run}` under {runs_root} "
+                        f"(looked for {runs_root / f'{spec_stem}-{run}'} and "
+                        f"{runs_root / run}); train it first", plan.data.span)
+        saved = checkpoint.read(run_dir / "best.ckpt")["params"]
+        for layer in [k for k in params if k.split(".")[0] == prefix]:
+            source = layer[len(prefix) + 1:]
+            for name, value in params[layer].items():
+                have = saved.get(source, {}).get(name)
+                if have is None or have.shape != value.shape:
+                    got = "missing" if have is None else str(list(have.shape))
+                    raise error("E082", f"load({network}, \"{run}\"): tensor `{source}.{name}` "
+                                f"is {got} in the run but {list(value.shape)} in this spec",
+                                plan.data.span)
+                params[layer][name] = jnp.asarray(have)
+    return params
+
+

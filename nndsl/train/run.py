@@ -1,0 +1,229 @@
+"""A training run from start to finish: its directory, epochs with progress, early stopping,
+checkpoints, resumption, the final test evaluation, metrics and learning curves."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from nndsl.source import error
+from nndsl.train import checkpoint
+from nndsl.train.loop import (
+    History,
+    Trainer,
+    frozen_params,
+    improved,
+    load_data,
+    monitor_mode,
+    monitored_value,
+)
+from nndsl.training import TrainPlan
+
+
+@dataclass
+class RunOptions:
+    run_dir: Path
+    spec_path: Path
+    runs_root: Path
+    epochs: int | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+class NonFinite(Exception):
+    """Training produced a non-finite loss; the message says when and where."""
+
+
+def run_name(spec_path: Path, plan: TrainPlan) -> str:
+    return f"{spec_path.stem}-{plan.name or plan.model or 'train'}"
+
+
+def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
+    """Fit the plan; returns the test results. Writes everything into options.run_dir."""
+    started = time.perf_counter()
+    epochs = options.epochs or plan.settings["epochs"]
+    data = load_data(plan)
+    trainer = Trainer(plan, data, epochs)
+    seed = plan.settings["seed"]
+    run_dir = options.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params, state, opt_states = trainer.init(seed)
+    params = frozen_params(params, plan, options.runs_root, options.spec_path.stem)
+    history, first_epoch = History(), 1
+    if options.resume:
+        params, state, opt_states, history, first_epoch = _resume(run_dir, trainer)
+    else:
+        _write_config(plan, options, epochs, trainer)
+    best = {"params": params, "state": state}
+    patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
+    console.print(f"training {plan.model or ', '.join(o.network for o in plan.objectives)} on "
+                  f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
+                  f"{trainer.steps_per_epoch} steps/epoch) → {run_dir}")
+    epoch = first_epoch - 1
+    try:
+        for epoch in range(first_epoch, epochs + 1):
+            params, state, opt_states, train_losses = _epoch(
+                trainer, params, state, opt_states, seed, epoch, epochs, options, console)
+            row = _row(trainer, epoch, train_losses, params, state, started)
+            history.rows.append(row)
+            monitor, value = monitored_value(plan, row)
+            console.print(_epoch_line(row))
+            if improved(monitor_mode(monitor), value, history.best):
+                history.best, history.best_epoch = value, epoch
+                best = {"params": params, "state": state}
+                checkpoint.write(run_dir / "best.ckpt", {**best, "epoch": epoch})
+            _save_last(run_dir, params, state, opt_states, history, epoch)
+            if patience and epoch - history.best_epoch >= patience:
+                console.print(f"early stopping: {monitor} has not improved for {patience} epochs;"
+                              f" restoring epoch {history.best_epoch}")
+                break
+    except KeyboardInterrupt:
+        _save_last(run_dir, params, state, opt_states, history, epoch - 1)
+        console.print(f"\ninterrupted: saved {run_dir / 'last.ckpt'}; continue with "
+                      f"--resume {run_dir}")
+        raise
+    results = _finish(trainer, best, history, run_dir, started, console)
+    return results
+
+
+def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options, console):
+    base = jax.random.PRNGKey(seed)
+    order = trainer.epoch_order(seed, epoch)
+    losses, t0 = [], time.perf_counter()
+    with _progress(options.progress, console) as bar:
+        task = bar.add_task(f"epoch {epoch}/{epochs}", total=trainer.steps_per_epoch, loss="",
+                            rate="")
+        for i, (batch, _) in enumerate(trainer.batches("train", trainer.batch, order)):
+            step = (epoch - 1) * trainer.steps_per_epoch + i
+            rng = jax.random.fold_in(base, step)
+            params, state, opt_states, loss, ok = trainer._step(params, state, opt_states,
+                                                                batch, rng)
+            losses.append(loss)
+            if i % 20 == 0 or i == trainer.steps_per_epoch - 1:
+                if not bool(ok):
+                    where = trainer.locate_non_finite(params, state, batch, rng)
+                    raise NonFinite(f"the loss became non-finite at step {step + 1} (epoch "
+                                    f"{epoch}); first non-finite output: {where}")
+                rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
+                bar.update(task, completed=i + 1, loss=f"loss {float(loss[0]):.4f}",
+                           rate=f"{rate:.0f} steps/s")
+    mean = jnp.mean(jnp.stack(losses), axis=0)
+    if not bool(jnp.all(jnp.isfinite(mean))):
+        raise NonFinite(f"the loss became non-finite during epoch {epoch}")
+    return params, state, opt_states, mean.tolist()
+
+
+def _progress(enabled: bool, console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
+                    TimeRemainingColumn(), console=console, transient=True,
+                    disable=not enabled)
+
+
+def _row(trainer: Trainer, epoch, train_losses, params, state, started) -> dict:
+    row = {"epoch": epoch}
+    row.update({f"train_{name}": value for name, value in zip(trainer.loss_names, train_losses)})
+    row.update({f"val_{k}": v for k, v in trainer.evaluate(params, state, "val").items()})
+    row["seconds"] = round(time.perf_counter() - started, 2)
+    return row
+
+
+def _epoch_line(row: dict) -> str:
+    parts = [f"epoch {row['epoch']:>3}"]
+    parts += [f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds")]
+    return "  ".join(parts)
+
+
+def _save_last(run_dir, params, state, opt_states, history: History, epoch: int) -> None:
+    checkpoint.write(run_dir / "last.ckpt", {
+        "params": params, "state": state, "opt_states": opt_states, "epoch": epoch,
+        "history": history.rows, "best": history.best, "best_epoch": history.best_epoch})
+
+
+def _resume(run_dir: Path, trainer: Trainer):
+    path = run_dir / "last.ckpt"
+    if not path.is_file():
+        raise error("E083", f"cannot resume: {path} does not exist", trainer.plan.data.span)
+    saved = checkpoint.read(path)
+    history = History(saved["history"], saved["best"], saved["best_epoch"])
+    to_device = lambda tree: jax.tree.map(jnp.asarray, tree)  # noqa: E731
+    return (to_device(saved["params"]), to_device(saved["state"]),
+            to_device(saved["opt_states"]), history, saved["epoch"] + 1)
+
+
+def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Trainer) -> None:
+    shutil.copyfile(options.spec_path, options.run_dir / "spec.nn")
+    config = {
+        "spec": str(options.spec_path), "train": plan.name, "model": plan.model,
+        "data": {"name": plan.data.name, **plan.data.values},
+        "objectives": [{"network": o.network, "optimizer": o.optimizer.name,
+                        **o.optimizer.values,
+                        "schedule": o.schedule.name if o.schedule else "constant"}
+                       for o in plan.objectives],
+        "settings": {**plan.settings, "epochs": epochs}, "batch": trainer.batch,
+        "metrics": list(plan.metrics),
+    }
+    (options.run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+
+
+def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, started,
+            console: Console) -> dict:
+    test = trainer.evaluate(best["params"], best["state"], "test")
+    results = {"test": test, "best_epoch": history.best_epoch,
+               "epochs_run": len(history.rows),
+               "seconds": round(time.perf_counter() - started, 2)}
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    _write_metrics(run_dir, history)
+    _plot(run_dir, history)
+    console.print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    console.print(f"results: {run_dir / 'results.json'}; curves: {run_dir / 'curves.png'}")
+    return results
+
+
+def _write_metrics(run_dir: Path, history: History) -> None:
+    if not history.rows:
+        return
+    with open(run_dir / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history.rows[0]))
+        writer.writeheader()
+        writer.writerows(history.rows)
+
+
+def _plot(run_dir: Path, history: History) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = history.rows
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k not in ("epoch", "seconds")]
+    losses = [k for k in keys if "loss" in k]
+    metrics = [k for k in keys if "loss" not in k]
+    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(11 if metrics else 6, 4),
+                             squeeze=False)
+    epochs = [r["epoch"] for r in rows]
+    for ax, group, title in ((axes[0][0], losses, "loss"),
+                             *(((axes[0][1], metrics, "metrics"),) if metrics else ())):
+        for key in group:
+            values = [r[key] for r in rows]
+            if all(math.isfinite(v) for v in values):
+                ax.plot(epochs, values, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(run_dir / "curves.png", dpi=100)
+    plt.close(fig)
