@@ -12,6 +12,8 @@ from nndsl.elaborate import Limits
 from nndsl.ir import Graph
 from nndsl.train.catalog import OPTIMIZER_SLOTS
 
+NON_FINITE = "E084"
+
 
 def _spec(args):
     return load(args.file, dict(args.overrides), Limits(max_params=args.max_params))
@@ -180,7 +182,7 @@ def train(args) -> int:
     try:
         fit(plan, options, console)
     except NonFinite as exc:
-        print(f"{args.file}: error[E084]: {exc}", file=sys.stderr)
+        print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,204 @@
+"""Each op's JAX lowering against an independent NumPy reference, and structural equivalences
+(a scanned `* n` stack equals the unrolled one, in outputs and gradients)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nndsl
+from nndsl.lower import Compiled
+
+jax.config.update("jax_enable_x64", False)
+RNG = np.random.RandomState(0)
+
+
+def compile_net(write_spec, body: str, inputs: str = "input x: [B, 6]", extra: str = ""):
+    text = f"{extra}\nnetwork N {{\n  {inputs}\n  {body}\n}}\n"
+    graph = nndsl.load(write_spec(text)).network("N")
+    compiled = Compiled(graph)
+    params, state = compiled.init(jax.random.PRNGKey(0))
+    return compiled, params, state
+
+
+def run(compiled, params, state, train=False, **inputs):
+    out, _ = compiled.apply(params, state, {k: jnp.asarray(v) for k, v in inputs.items()},
+                            jax.random.PRNGKey(1), train)
+    return np.asarray(out["y"])
+
+
+def test_dense(write_spec):
+    c, p, s = compile_net(write_spec, "output y = x -> dense(3)")
+    x = RNG.randn(4, 6).astype(np.float32)
+    w, b = np.asarray(p["dense_0"]["w"]), np.asarray(p["dense_0"]["b"])
+    np.testing.assert_allclose(run(c, p, s, x=x), x @ w + b, rtol=1e-5, atol=1e-5)
+
+
+def _conv2d_reference(x, w, stride, pad, dilation=1, groups=1):
+    kh, kw, cin_g, cout = w.shape
+    if pad == "same":
+        out_h = -(-x.shape[1] // stride)
+        total = max((out_h - 1) * stride + dilation * (kh - 1) + 1 - x.shape[1], 0)
+        x = np.pad(x, ((0, 0), (total // 2, total - total // 2),
+                       (total // 2, total - total // 2), (0, 0)))
+    else:
+        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    eh, ew = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
+    oh, ow = (x.shape[1] - eh) // stride + 1, (x.shape[2] - ew) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, cout), np.float64)
+    per_group = cout // groups
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + eh:dilation, j * stride:j * stride + ew:dilation]
+            for g in range(groups):
+                sl = patch[..., g * cin_g:(g + 1) * cin_g]
+                wg = w[..., g * per_group:(g + 1) * per_group]
+                out[:, i, j, g * per_group:(g + 1) * per_group] = np.einsum(
+                    "bhwc,hwco->bo", sl, wg)
+    return out
+
+
+@pytest.mark.parametrize("args,stride,pad,dilation,groups", [
+    ("4, 3", 1, 0, 1, 1), ("4, 3, stride=2", 2, 0, 1, 1), ("4, 3, pad=same", 1, "same", 1, 1),
+    ("4, 3, pad=1, stride=2", 2, 1, 1, 1), ("4, 3, dilation=2", 1, 0, 2, 1),
+    ("4, 3, groups=2", 1, 0, 1, 2),
+])
+def test_conv2d(write_spec, args, stride, pad, dilation, groups):
+    c, p, s = compile_net(write_spec, f"output y = x -> conv({args}, bias=false)",
+                          "input x: [B, 7, 7, 2]")
+    x = RNG.randn(2, 7, 7, 2).astype(np.float32)
+    want = _conv2d_reference(x, np.asarray(p["conv_0"]["w"]), stride, pad, dilation, groups)
+    np.testing.assert_allclose(run(c, p, s, x=x), want, rtol=1e-4, atol=1e-4)
+
+
+def test_conv1d_matches_a_2d_reference(write_spec):
+    c, p, s = compile_net(write_spec, "output y = x -> conv(3, 2, bias=false)",
+                          "input x: [B, 5, 2]")
+    x = RNG.randn(2, 5, 2).astype(np.float32)
+    w = np.asarray(p["conv_0"]["w"])
+    want = _conv2d_reference(x[:, :, None, :], w[:, None], 1, 0)[:, :, 0, :]
+    np.testing.assert_allclose(run(c, p, s, x=x), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("body,reference", [
+    ("maxpool(2)", lambda x: x.reshape(2, 2, 2, 2, 2, 3).max(axis=(2, 4))),
+    ("avgpool(2)", lambda x: x.reshape(2, 2, 2, 2, 2, 3).mean(axis=(2, 4))),
+    ("maxpool(3, stride=2, pad=1)", lambda x: np.stack([np.stack([
+        np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)[
+            :, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(1, 2)) for j in range(2)], 1)
+        for i in range(2)], 1)),
+    ("global_avgpool", lambda x: x.mean(axis=(1, 2))),
+    ("global_maxpool", lambda x: x.max(axis=(1, 2))),
+    ("upsample(2)", lambda x: x.repeat(2, 1).repeat(2, 2)),
+    ("flatten", lambda x: x.reshape(2, -1)),
+    ("relu", lambda x: np.maximum(x, 0)),
+    ("softmax", lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True)),
+    ("layernorm", lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(
+        x.var(-1, keepdims=True) + 1e-5)),
+    ("batchnorm", lambda x: x / np.sqrt(1 + 1e-5)),
+    ("maxout(3)", lambda x: x.max(-1, keepdims=True)),
+    ("transpose([0, 2, 1, 3])", lambda x: x.transpose(0, 2, 1, 3)),
+])
+def test_parameter_free_ops(write_spec, body, reference):
+    c, p, s = compile_net(write_spec, f"output y = x -> {body}", "input x: [B, 4, 4, 3]")
+    x = RNG.randn(2, 4, 4, 3).astype(np.float32)
+    np.testing.assert_allclose(run(c, p, s, x=x), reference(x.astype(np.float64)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_uses_batch_statistics_while_training(write_spec):
+    c, p, s = compile_net(write_spec, "output y = x -> batchnorm", "input x: [B, 3]")
+    x = RNG.randn(8, 3).astype(np.float32) * 3 + 1
+    out, new_state = c.apply(p, s, {"x": jnp.asarray(x)}, jax.random.PRNGKey(0), True)
+    want = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+    np.testing.assert_allclose(np.asarray(out["y"]), want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(new_state["batchnorm_0"]["mean"]), 0.1 * x.mean(0),
+                               rtol=1e-5)
+
+
+def test_embed_split_concat(write_spec):
+    c, p, s = compile_net(write_spec, "a, b = split(ids -> embed(5, 4), 2)\n"
+                          "  output y = concat(b, a)", "input ids: [B, 3] i32")
+    ids = np.array([[0, 4, 2], [1, 1, 3]], np.int32)
+    table = np.asarray(p["embed_0"]["table"])
+    e = table[ids]
+    np.testing.assert_allclose(run(c, p, s, ids=ids), np.concatenate([e[..., 2:], e[..., :2]],
+                                                                     -1))
+
+
+@pytest.mark.parametrize("loss,reference", [
+    ("mse(a, b)", lambda a, b: ((a - b) ** 2).mean()),
+    ("mae(a, b, reduce=sum)", lambda a, b: np.abs(a - b).sum(1).mean()),
+    ("kl_normal(a, b)", lambda mu, lv: (-0.5 * (1 + lv - mu ** 2 - np.exp(lv))).sum(1).mean()),
+    ("bce(a, b)", lambda z, t: np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))),
+    ("distill(a, b, temperature=2)", lambda s, t: 4 * np.mean(-(
+        np.exp(t / 2) / np.exp(t / 2).sum(1, keepdims=True) *
+        (s / 2 - np.log(np.exp(s / 2).sum(1, keepdims=True)))).sum(1))),
+])
+def test_losses(write_spec, loss, reference):
+    text = f"network N {{\n input a: [B, 3]\n input b: [B, 3]\n output y = {loss}\n}}\n"
+    graph = nndsl.load(write_spec(text)).network("N")
+    a, b = RNG.randn(4, 3).astype(np.float32), RNG.rand(4, 3).astype(np.float32)
+    out, _ = Compiled(graph).apply({}, {}, {"a": jnp.asarray(a), "b": jnp.asarray(b)})
+    np.testing.assert_allclose(float(out["y"]), reference(a.astype(np.float64), b), rtol=1e-4)
+
+
+def test_cross_entropy_and_accuracy_on_token_logits(write_spec):
+    text = ("network N {\n input z: [B, 2, 3]\n input t: [B, 2] i32\n"
+            " output ce = cross_entropy(z, t)\n output acc = accuracy(z, t)\n}\n")
+    graph = nndsl.load(write_spec(text)).network("N")
+    z = RNG.randn(4, 2, 3).astype(np.float32)
+    t = RNG.randint(3, size=(4, 2)).astype(np.int32)
+    out, _ = Compiled(graph).apply({}, {}, {"z": jnp.asarray(z), "t": jnp.asarray(t)})
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    want = -np.take_along_axis(logp, t[..., None], -1).mean()
+    np.testing.assert_allclose(float(out["ce"]), want, rtol=1e-5)
+    np.testing.assert_allclose(float(out["acc"]), (z.argmax(-1) == t).mean())
+
+
+def test_repeat_scan_equals_unrolled(write_spec):
+    block = "block L(n) {\n  input x\n  output y = x + (x -> dense(n) -> tanh)\n}\n"
+    scanned, p, s = compile_net(write_spec, "output y = x -> L(6) * 3", extra=block)
+    unrolled, _, _ = compile_net(write_spec, "output y = x -> L(6) -> L(6) -> L(6)",
+                                 extra=block)
+    stacked = p["L_0.dense_0"]
+    p_unrolled = {f"L_{i}.dense_0": {k: v[i] for k, v in stacked.items()} for i in range(3)}
+    x = jnp.asarray(RNG.randn(5, 6).astype(np.float32))
+
+    def loss(model, params):
+        return jnp.sum(model.apply(params, {}, {"x": x})[0]["y"] ** 2)
+
+    np.testing.assert_allclose(loss(scanned, p), loss(unrolled, p_unrolled), rtol=1e-5)
+    g_scan = jax.grad(lambda q: loss(scanned, q))(p)["L_0.dense_0"]["w"]
+    g_unrolled = jax.grad(lambda q: loss(unrolled, q))(p_unrolled)
+    for i in range(3):
+        np.testing.assert_allclose(g_scan[i], g_unrolled[f"L_{i}.dense_0"]["w"], rtol=1e-4,
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("op,factor", [("grad_reverse(0.3)", -0.3), ("stop_gradient", 0.0)])
+def test_gradient_control(write_spec, op, factor):
+    c, p, s = compile_net(write_spec, f"output y = x -> {op}")
+    x = jnp.asarray(RNG.randn(2, 6).astype(np.float32))
+    upstream = jnp.asarray(RNG.randn(2, 6).astype(np.float32))
+    grad = jax.grad(lambda v: jnp.sum(c.apply(p, s, {"x": v})[0]["y"] * upstream))(x)
+    np.testing.assert_allclose(grad, factor * upstream, rtol=1e-6)
+
+
+def test_causal_self_attention_leaks_nothing_from_the_future(write_spec):
+    c, p, s = compile_net(write_spec, "output y = x -> self_attention(2, causal=true)",
+                          "input x: [B, 5, 4]")
+    x = RNG.randn(1, 5, 4).astype(np.float32)
+    later = x.copy()
+    later[:, 3:] += 10.0
+    a, b = run(c, p, s, x=x), run(c, p, s, x=later)
+    np.testing.assert_allclose(a[:, :3], b[:, :3], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a[:, 3:], b[:, 3:])
+
+
+def test_dropout_only_while_training(write_spec):
+    c, p, s = compile_net(write_spec, "output y = x -> dropout(0.5)")
+    x = np.ones((64, 6), np.float32)
+    np.testing.assert_array_equal(run(c, p, s, x=x), x)
+    trained = run(c, p, s, train=True, x=x)
+    assert set(np.unique(trained)) <= {0.0, 2.0} and 0.3 < (trained == 0).mean() < 0.7
