@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -64,7 +65,7 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
         params, state, opt_states, history, first_epoch = _resume(run_dir, trainer)
     else:
         _write_config(plan, options, epochs, trainer)
-    best = {"params": params, "state": state}
+    best = _host({"params": params, "state": state})
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
     console.print(f"training {plan.model or ', '.join(o.network for o in plan.objectives)} on "
                   f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
@@ -80,7 +81,8 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
             console.print(_epoch_line(row))
             if improved(monitor_mode(monitor), value, history.best):
                 history.best, history.best_epoch = value, epoch
-                best = {"params": params, "state": state}
+                # A host copy: the device buffers are donated to the next step.
+                best = _host({"params": params, "state": state})
                 checkpoint.write(run_dir / "best.ckpt", {**best, "epoch": epoch})
             _save_last(run_dir, params, state, opt_states, history, epoch)
             if patience and epoch - history.best_epoch >= patience:
@@ -96,10 +98,15 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     return results
 
 
+def _host(tree):
+    return jax.tree.map(np.asarray, tree)
+
+
 def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options, console):
     base = jax.random.PRNGKey(seed)
     order = trainer.epoch_order(seed, epoch)
     losses, t0 = [], time.perf_counter()
+    first_bad = jnp.array(-1)
     with _progress(options.progress, console) as bar:
         task = bar.add_task(f"epoch {epoch}/{epochs}", total=trainer.steps_per_epoch, loss="",
                             rate="")
@@ -109,18 +116,24 @@ def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, opt
             params, state, opt_states, loss, ok = trainer._step(params, state, opt_states,
                                                                 batch, rng)
             losses.append(loss)
+            first_bad = jnp.where((first_bad < 0) & ~ok, step, first_bad)
             if i % 20 == 0 or i == trainer.steps_per_epoch - 1:
-                if not bool(ok):
-                    where = trainer.locate_non_finite(params, state, batch, rng)
-                    raise NonFinite(f"the loss became non-finite at step {step + 1} (epoch "
-                                    f"{epoch}); first non-finite output: {where}")
+                if int(first_bad) >= 0:
+                    raise NonFinite(_non_finite(trainer, params, state, order, base,
+                                                int(first_bad), epoch))
                 rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
                 bar.update(task, completed=i + 1, loss=f"loss {float(loss[0]):.4f}",
                            rate=f"{rate:.0f} steps/s")
-    mean = jnp.mean(jnp.stack(losses), axis=0)
-    if not bool(jnp.all(jnp.isfinite(mean))):
-        raise NonFinite(f"the loss became non-finite during epoch {epoch}")
-    return params, state, opt_states, mean.tolist()
+    return params, state, opt_states, jnp.mean(jnp.stack(losses), axis=0).tolist()
+
+
+def _non_finite(trainer: Trainer, params, state, order, base, step: int, epoch: int) -> str:
+    """Replay the failing step's batch (updates after it were held back) to find the layer."""
+    index = step - (epoch - 1) * trainer.steps_per_epoch
+    batch, _ = list(trainer.batches("train", trainer.batch, order))[index]
+    where = trainer.locate_non_finite(params, state, batch, jax.random.fold_in(base, step))
+    return (f"the loss became non-finite at step {step + 1} (epoch {epoch}); first "
+            f"non-finite output: {where}")
 
 
 def _progress(enabled: bool, console: Console) -> Progress:

@@ -1,0 +1,101 @@
+"""Training from the command line: it learns, it resumes exactly, it fails clearly."""
+
+import json
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+from nndsl.cli import main
+from tests.conftest import CONTRACT
+
+XOR = CONTRACT / "perceptron_xor.nn"
+
+
+def results(run_dir):
+    return json.loads((run_dir / "results.json").read_text())["test"]
+
+
+def test_xor_mlp_learns_and_the_perceptron_cannot(tmp_path):
+    assert main(["train", str(XOR), "--out", str(tmp_path / "mlp"), "--quiet"]) == 0
+    assert results(tmp_path / "mlp")["binary_accuracy(logit, y)"] == 1.0
+    assert main(["train", str(XOR), "--model", "Perceptron", "--out", str(tmp_path / "p"),
+                 "--quiet"]) == 0
+    assert results(tmp_path / "p")["binary_accuracy(logit, y)"] <= 0.75
+    for name in ("spec.nn", "config.json", "best.ckpt", "last.ckpt", "metrics.csv",
+                 "curves.png"):
+        assert (tmp_path / "mlp" / name).is_file(), name
+
+
+def _params(run_dir):
+    with open(run_dir / "last.ckpt", "rb") as f:
+        return pickle.load(f)["params"]
+
+
+def test_resume_reaches_the_same_parameters(tmp_path, write_spec):
+    spec = str(CONTRACT / "mlp_digits.nn")
+    assert main(["train", spec, "--epochs", "4", "--out", str(tmp_path / "full"),
+                 "--quiet"]) == 0
+    assert main(["train", spec, "--epochs", "2", "--out", str(tmp_path / "part"),
+                 "--quiet"]) == 0
+    assert main(["train", spec, "--epochs", "4", "--resume", str(tmp_path / "part"),
+                 "--quiet"]) == 0
+    full, resumed = _params(tmp_path / "full"), _params(tmp_path / "part")
+    for layer in full:
+        for name in full[layer]:
+            np.testing.assert_array_equal(full[layer][name], resumed[layer][name])
+
+
+def test_labels_out_of_range(write_spec, capsys):
+    text = ("network N {\n  input x: [B, 8, 8, 1]\n  output z = x -> flatten -> dense(5)\n}\n"
+            "train {\n  model = N\n  data = digits()\n  loss = cross_entropy(z, y)\n"
+            "  optimizer = adam()\n}\n")
+    assert main(["train", str(write_spec(text)), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "E081" in err and "logits have 5 classes" in err and ":8:10" in err
+
+
+def test_non_finite_loss_names_step_and_layer(write_spec, capsys, tmp_path):
+    text = ("network N {\n  input x: [B, 8, 8, 1]\n  output z = x -> flatten -> dense(10) "
+            "-> exp -> exp -> dense(10)\n}\n"
+            "train {\n  model = N\n  data = digits()\n  loss = cross_entropy(z, y)\n"
+            "  optimizer = sgd(lr=1.0)\n  epochs = 3\n}\n")
+    assert main(["train", str(write_spec(text)), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    match = re.search(r"non-finite at step (\d+) \(epoch 1\); first non-finite output: "
+                      r"exp_1 \(exp, line 3\)", err)
+    assert match, err
+    # Checked every step on the device, not only where progress is shown (every 20th).
+    assert 1 <= int(match.group(1)) < 20
+
+
+def test_eval_and_predict(tmp_path, capsys):
+    spec, run = str(XOR), tmp_path / "run"
+    assert main(["train", spec, "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", spec, "--run", str(run)]) == 0
+    assert "binary_accuracy(logit, y) 1.0000" in capsys.readouterr().out
+    np.savez(tmp_path / "in.npz", x=np.array([[0, 1], [1, 1]], np.float32))
+    assert main(["predict", spec, "--run", str(run), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "out.npz")]) == 0
+    logits = np.load(tmp_path / "out.npz")["logit"]
+    assert logits.shape == (2, 1) and logits[0, 0] > 0 > logits[1, 0]
+
+
+@pytest.mark.parametrize("args,phrase", [
+    (["--run", "/nonexistent"], "no checkpoint"),
+])
+def test_eval_errors(capsys, args, phrase):
+    assert main(["eval", str(XOR), *args]) == 1
+    err = capsys.readouterr().err
+    assert phrase in err and "Traceback" not in err
+
+
+def test_predict_checks_input_shapes(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(XOR), "--out", str(run), "--quiet", "--epochs", "1"]) == 0
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 3), np.float32))
+    assert main(["predict", str(XOR), "--run", str(run), "--input", str(tmp_path / "bad.npz"),
+                 "--output", str(tmp_path / "o.npz")]) == 1
+    assert "must be [B, 2], got [2, 3]" in capsys.readouterr().err
