@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nndsl import ast
+import zipfile
+from pathlib import Path
+
+from nndsl.data import files as data_files
 from nndsl.data.catalog import SOURCES
+from nndsl.data.files import FILE_SOURCES
 from nndsl.elaborate import Elaborator, Frame, ParamSet, Tensor, _describe, _source_text
 from nndsl.ir import Graph, Ref, trainable_params
 from nndsl.ops import HyperError, Word
@@ -70,12 +75,11 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
         fields["model"] = ast.Field(where, ast.Ident(where, "model"), ast.Name(where, model))
     if "data" not in fields:
         raise error("E060", "`train` needs `data = ...` (e.g. digits())", train.span)
-    data = _config(fields["data"].value, {k: v.hypers for k, v in SOURCES.items()},
-                   "data source", el.constants)
+    data = _data_source(fields["data"].value, el)
     graph = Graph(f"train {train.name}" if train.name else "train")
     frame = Frame("train", "", "", path=("train",))
     el.graph, el.frame, el.total_params = graph, frame, 0
-    for name, t in SOURCES[data.name].fields(data.values).items():
+    for name, t in data.values["fields"].items():
         frame.env[name] = el.input_tensor(name, t, fields["data"].value.span)
     model = _model(el, fields.get("model"), frame, data)
     for f in train.fields:
@@ -92,6 +96,40 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
     _check_monitor(plan)
     plan.warnings += _unused_local_warnings(train, fields)
     return plan
+
+
+def _data_source(expr: ast.Node, el: Elaborator) -> Config:
+    """A built-in data set or a user file; `values["fields"]` says what each field holds."""
+    head = expr.func if isinstance(expr, ast.Call) else expr
+    if not (isinstance(head, ast.Name) and head.id in FILE_SOURCES):
+        catalog = {k: v.hypers for k, v in SOURCES.items()}
+        config = _config(expr, {**catalog, **{f: () for f in FILE_SOURCES}}, "data source",
+                         el.constants)
+        config.values["fields"] = SOURCES[config.name].fields(config.values)
+        return config
+    call = expr if isinstance(expr, ast.Call) else ast.Call(expr.span, expr, (), ())
+    if len(call.args) != 1 or not isinstance(call.args[0], ast.String):
+        raise error("E086", f'{head.id} takes a file name: {head.id}("data.{head.id}", '
+                    'x="images", y="labels")', expr.span)
+    values = dict(data_files.OPTIONS)
+    renames = {}
+    for kw in call.kwargs:
+        value = _literal(kw.value, el.constants)
+        if kw.name in data_files.OPTIONS:
+            values[kw.name] = value
+        elif isinstance(value, str):
+            renames[kw.name] = value
+        else:
+            raise error("E086", f"`{kw.name}=` renames a field: give the array or column name "
+                        "as a string", kw.span)
+    path = Path(call.args[0].span.source.path).parent / call.args[0].value
+    try:
+        values["fields"] = data_files.fields(head.id, path, renames)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise error("E086", f"cannot read {head.id} data {path}: "
+                    f"{getattr(exc, 'strerror', None) or exc}", call.args[0].span) from None
+    values.update(path=path, renames=renames)
+    return Config(head.id, values, expr.span)
 
 
 def _fields(items) -> dict[str, ast.Field]:
@@ -167,8 +205,8 @@ def _model(el: Elaborator, f: ast.Field | None, frame: Frame, data: Config) -> s
         if stmt.name.id not in frame.env:
             raise error("E061", f"model input `{stmt.name.id}` of `{definition.name.id}` has no "
                         f"data field of that name; `{data.name}` gives "
-                        f"{', '.join(SOURCES[data.name].fields(data.values))}", f.value.span,
-                        hint=did_you_mean(stmt.name.id, SOURCES[data.name].fields(data.values)))
+                        f"{', '.join(data.values['fields'])}", f.value.span,
+                        hint=did_you_mean(stmt.name.id, data.values["fields"]))
         values.append(frame.env[stmt.name.id])
     inner = Frame("network", "", "", path=(definition.name.id,))
     el._bind_hypers(inner, definition, [], [], f.value.span)

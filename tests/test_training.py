@@ -99,3 +99,24 @@ def test_predict_checks_input_shapes(tmp_path, capsys):
     assert main(["predict", str(XOR), "--run", str(run), "--input", str(tmp_path / "bad.npz"),
                  "--output", str(tmp_path / "o.npz")]) == 1
     assert "must be [B, 2], got [2, 3]" in capsys.readouterr().err
+
+
+def test_npz_and_csv_sources(tmp_path, capsys):
+    rng = np.random.RandomState(0)
+    x = rng.randn(400, 3).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    np.savez(tmp_path / "d.npz", images=x, labels=y)
+    (tmp_path / "d.csv").write_text("a,b,c,label\n" + "".join(
+        f"{a},{b},{c},{t}\n" for (a, b, c), t in zip(x, y)))
+    body = ("network N {\n  input x: [B, 3]\n  output z = x -> dense(2)\n}\n"
+            "train {\n  model = N\n  data = DATA\n  loss = cross_entropy(z, y)\n"
+            "  metrics = accuracy(z, y)\n  optimizer = adam(lr=0.05)\n  epochs = 20\n}\n")
+    for source in ('npz("d.npz", x="images", y="labels")', 'csv("d.csv", y="label")'):
+        spec = tmp_path / "s.nn"
+        spec.write_text(body.replace("DATA", source))
+        out = tmp_path / source[:3]
+        assert main(["train", str(spec), "--out", str(out), "--quiet"]) == 0
+        assert results(out)["accuracy(z, y)"] > 0.9
+    spec.write_text(body.replace("DATA", 'npz("d.npz", x="imgs")'))
+    assert main(["check", str(spec)]) == 1
+    assert "has no array `imgs` (it has images, labels)" in capsys.readouterr().err

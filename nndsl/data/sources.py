@@ -12,7 +12,7 @@ import numpy as np
 Splits = dict[str, dict[str, np.ndarray]]
 
 
-def _split_fraction(fields: dict[str, np.ndarray], val: float, test: float, seed: int) -> Splits:
+def split_fraction(fields: dict[str, np.ndarray], val: float, test: float, seed: int) -> Splits:
     n = len(next(iter(fields.values())))
     order = np.random.RandomState(seed).permutation(n)
     n_test, n_val = int(round(n * test)), int(round(n * val))
@@ -37,7 +37,7 @@ def _digit_images() -> tuple[np.ndarray, np.ndarray]:
 
 def digits(args: dict) -> Splits:
     x, y = _digit_images()
-    return _split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+    return split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
 
 
 def xor(args: dict) -> Splits:
@@ -54,7 +54,7 @@ def spirals(args: dict) -> Splits:
     arms = [np.stack([t * np.cos(t + k * np.pi), t * np.sin(t + k * np.pi)], 1) for k in (0, 1)]
     x = np.concatenate(arms) / (3 * np.pi) + args["noise"] * rng.randn(2 * n, 2)
     y = np.repeat(np.arange(2), n)
-    return _split_fraction({"x": x.astype(np.float32), "y": y.astype(np.int32)}, args["val"],
+    return split_fraction({"x": x.astype(np.float32), "y": y.astype(np.int32)}, args["val"],
                            args["test"], args["seed"])
 
 
@@ -119,7 +119,7 @@ def waves(args: dict) -> Splits:
 def digit_pairs(args: dict) -> Splits:
     """Pairs of digit images, half of the same class; split by image so no image leaks."""
     x, y = _digit_images()
-    images = _split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+    images = split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
     out = {}
     for i, (name, part) in enumerate(images.items()):
         rng = np.random.RandomState(args["seed"] + 17 * i)
@@ -147,7 +147,7 @@ def digits_domains(args: dict) -> Splits:
     order = rng.permutation(len(y))
     target = np.roll(1.0 - x[order], 1, axis=2).astype(np.float32)
     fields = {"x": x, "y": y, "x_target": target, "y_target": y[order]}
-    return _split_fraction(fields, args["val"], args["test"], args["seed"])
+    return split_fraction(fields, args["val"], args["test"], args["seed"])
 
 
 LOADERS = {f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, waves,

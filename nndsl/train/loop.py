@@ -17,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nndsl.data.sources import LOADERS, Splits
+from nndsl.data import files as data_files
+from nndsl.data.files import FILE_SOURCES
+from nndsl.data.sources import LOADERS, Splits, split_fraction
 from nndsl.ir import Sym
 from nndsl.lower import Compiled, Params
 from nndsl.source import error
@@ -37,7 +39,7 @@ class History:
 
 def load_data(plan: TrainPlan) -> Splits:
     """The plan's data, checked against the fields the graph reads (shape, dtype, labels)."""
-    data = LOADERS[plan.data.name](plan.data.values)
+    data = _read(plan)
     for name, ref in plan.graph.inputs.items():
         want = plan.graph.type_of(ref)
         for split, fields in data.items():
@@ -51,6 +53,14 @@ def load_data(plan: TrainPlan) -> Splits:
                             f"but the graph expects {want}", plan.data.span)
     _check_labels(plan, data)
     return data
+
+
+def _read(plan: TrainPlan) -> Splits:
+    values = plan.data.values
+    if plan.data.name in FILE_SOURCES:
+        arrays = data_files.load(plan.data.name, values["path"], values["renames"])
+        return split_fraction(arrays, values["val"], values["test"], values["seed"])
+    return LOADERS[plan.data.name]({k: v for k, v in values.items() if k != "fields"})
 
 
 def _fits(have: tuple, want: tuple) -> bool:

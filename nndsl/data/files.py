@@ -1,0 +1,76 @@
+"""User data files as data sources: `npz("d.npz", x="images", y="labels")`, `csv("t.csv",
+y="label")`. Paths are relative to the spec; `field="name"` renames an array or column to the
+field the model reads. Integer arrays become i32 fields, everything else f32."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from nndsl.ir import TensorType
+from nndsl.data.catalog import B
+
+FILE_SOURCES = ("npz", "csv")
+OPTIONS = {"val": 0.1, "test": 0.2, "seed": 0}
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Array shapes and dtypes from the .npy headers inside an .npz, without loading data."""
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            with archive.open(name) as f:
+                fmt = np.lib.format
+                reader = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else \
+                    fmt.read_array_header_2_0
+                shape, _, dtype = reader(f)
+            headers[name.removesuffix(".npy")] = (shape, dtype)
+    return headers
+
+
+def _csv_columns(path: Path) -> list[str]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [c.strip() for c in f.readline().split(",")]
+
+
+def fields(kind: str, path: Path, renames: dict[str, str]) -> dict[str, TensorType]:
+    """The fields a file gives, by the names the model sees. Raises OSError/ValueError."""
+    if kind == "npz":
+        headers = _npz_headers(path)
+        inverse = {array: field for field, array in renames.items()}
+        missing = [a for a in renames.values() if a not in headers]
+        if missing:
+            raise ValueError(f"{path.name} has no array `{missing[0]}` (it has "
+                             f"{', '.join(headers)})")
+        return {inverse.get(name, name): TensorType((B, *shape[1:]),
+                                                    "i32" if dtype.kind in "iub" else "f32")
+                for name, (shape, dtype) in headers.items()}
+    columns = _csv_columns(path)
+    missing = [c for c in renames.values() if c not in columns]
+    if missing:
+        raise ValueError(f"{path.name} has no column `{missing[0]}` (it has {', '.join(columns)})")
+    out = {field: TensorType((B,), "i32") for field in renames}
+    features = [c for c in columns if c not in renames.values()]
+    if features:
+        out["x"] = TensorType((B, len(features)), "f32")
+    return out
+
+
+def load(kind: str, path: Path, renames: dict[str, str]) -> dict[str, np.ndarray]:
+    """Every field of the file as arrays (i32 or f32)."""
+    if kind == "npz":
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        inverse = {array: field for field, array in renames.items()}
+        arrays = {inverse.get(k, k): v for k, v in arrays.items()}
+    else:
+        table = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64)
+        columns = list(table.dtype.names)
+        arrays = {field: table[column] for field, column in renames.items()}
+        features = [c for c in columns if c not in renames.values()]
+        if features:
+            arrays["x"] = np.stack([table[c] for c in features], 1)
+    return {k: v.astype(np.int32 if v.dtype.kind in "iub" or (
+        kind == "csv" and k in renames) else np.float32) for k, v in arrays.items()}

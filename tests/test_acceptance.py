@@ -1,0 +1,55 @@
+"""Acceptance: train contract specs with their own train sections and check EXPECTED.md targets.
+
+Slow (minutes): run with `make accept` or `pytest -m slow`. Each run prints its wall time.
+"""
+
+import json
+import time
+
+import pytest
+
+from nndsl.cli import main
+from tests.conftest import CONTRACT
+
+pytestmark = pytest.mark.slow
+
+TARGETS = [
+    # spec, extra arguments, metric, comparison, threshold
+    ("perceptron_xor.nn", [], "binary_accuracy(logit, y)", ">=", 1.0),
+    ("perceptron_xor.nn", ["--model", "Perceptron"], "binary_accuracy(logit, y)", "<=", 0.75),
+    ("mlp_digits.nn", [], "accuracy(logits, y)", ">=", 0.97),
+    ("lenet5.nn", [], "accuracy(logits, y)", ">=", 0.96),
+    ("digits_cnn.nn", [], "accuracy(logits, y)", ">=", 0.98),
+    ("resnet.nn", [], "accuracy(logits, y)", ">=", 0.97),
+    ("multitask.nn", [], "accuracy(digit, y)", ">=", 0.96),
+    ("multitask.nn", [], "accuracy(parity, y % 2)", ">=", 0.97),
+    ("autoencoder.nn", [], "loss", "<", 0.03),
+    ("conv1d_waves.nn", [], "accuracy(logits, y)", ">=", 0.95),
+]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+_done: dict = {}
+
+
+def _train(spec, extra, runs):
+    key = (spec, tuple(extra))
+    if key not in _done:
+        out = runs / f"{spec}-{'-'.join(extra) or 'default'}"
+        start = time.perf_counter()
+        assert main(["train", str(CONTRACT / spec), *extra, "--out", str(out), "--quiet"]) == 0
+        print(f"\n{spec} {' '.join(extra)}: {time.perf_counter() - start:.1f} s")
+        _done[key] = json.loads((out / "results.json").read_text())["test"]
+    return _done[key]
+
+
+@pytest.mark.parametrize("spec,extra,metric,op,threshold", TARGETS,
+                         ids=[f"{t[0]}{'-' + t[1][-1] if t[1] else ''}-{t[2]}" for t in TARGETS])
+def test_target(runs, spec, extra, metric, op, threshold):
+    value = _train(spec, extra, runs)[metric]
+    assert {">=": value >= threshold, "<=": value <= threshold, "<": value < threshold}[op], \
+        f"{spec}: test {metric} = {value:.4f}, target {op} {threshold}"
