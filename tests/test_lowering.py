@@ -202,3 +202,14 @@ def test_dropout_only_while_training(write_spec):
     np.testing.assert_array_equal(run(c, p, s, x=x), x)
     trained = run(c, p, s, train=True, x=x)
     assert set(np.unique(trained)) <= {0.0, 2.0} and 0.3 < (trained == 0).mean() < 0.7
+
+
+def test_random_shift_moves_content_by_at_most_the_given_pixels():
+    from nndsl.train.augment import random_shift
+
+    image = np.zeros((16, 5, 5, 1), np.float32)
+    image[:, 2, 2, 0] = 1.0
+    shifted = np.asarray(random_shift(jnp.asarray(image), jax.random.PRNGKey(0), 1))
+    rows, cols = np.nonzero(shifted[..., 0])[1:]
+    assert shifted.shape == image.shape and shifted.sum() == 16
+    assert set(rows) <= {1, 2, 3} and set(cols) <= {1, 2, 3} and len(set(zip(rows, cols))) > 3

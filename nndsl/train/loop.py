@@ -24,6 +24,7 @@ from nndsl.ir import Sym
 from nndsl.lower import Compiled, Params
 from nndsl.source import error
 from nndsl.train import checkpoint
+from nndsl.train.augment import augment
 from nndsl.train.optim import optimizer
 from nndsl.training import TrainPlan
 
@@ -130,6 +131,9 @@ class Trainer:
 
     def _train_step(self, params, state, opt_states, batch, rng):
         losses, new_opt_states = [], []
+        if self.plan.augment is not None:
+            batch = augment(batch, jax.random.fold_in(rng, 1 << 20), self.plan.augment.name,
+                            self.plan.augment.values)
         ok = jnp.array(True)
         for i, (opt, keys, objective) in enumerate(zip(self.optimizers, self.key_sets,
                                                        self.plan.objectives)):
