@@ -22,9 +22,8 @@ install: $(VENV)/.installed
 demo: install
 	$(NNDSL) check $(SPEC)
 	$(NNDSL) summary $(SPEC) --batch 64
-	@mkdir -p $(OUT)
-	$(NNDSL) summary $(SPEC) --format json > $(OUT)/summary.json
-	@echo "demo: checked $(SPEC); per-layer summary written to $(OUT)/summary.json"
+	$(NNDSL) train $(SPEC) --out $(OUT)
+	@echo "demo: trained $(SPEC); results, checkpoints and curves are in $(OUT)/"
 
 test: install
 	$(PY) -m pytest -q
