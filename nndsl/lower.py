@@ -147,6 +147,8 @@ class _Run:
         self.new_state: Params = {}
         self.rng, self.train, self.batch_size = rng, train, batch_size
         self.inputs: dict = {}
+        # Inside lax.scan on the CPU backend, convolutions take a matmul form (see conv).
+        self.slow_loop_conv = False
 
     # What ops read ----------------------------------------------------------------------------
 
@@ -204,10 +206,13 @@ class _Run:
             new = {k: {**s_slice[k], **self.new_state.get(k, {})} for k in s_layers}
             return out, new
 
+        saved_conv = self.slow_loop_conv
+        self.slow_loop_conv = jax.default_backend() == "cpu"
         try:
             h, new_states = jax.lax.scan(step, x, stacked)
         finally:
             self.params, self.state, self.new_state, self.rng = outer
+            self.slow_loop_conv = saved_conv
         if self.train:
             self.new_state.update(new_states)
         return h

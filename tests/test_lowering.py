@@ -213,3 +213,20 @@ def test_random_shift_moves_content_by_at_most_the_given_pixels():
     rows, cols = np.nonzero(shifted[..., 0])[1:]
     assert shifted.shape == image.shape and shifted.sum() == 16
     assert set(rows) <= {1, 2, 3} and set(cols) <= {1, 2, 3} and len(set(zip(rows, cols))) > 3
+
+
+@pytest.mark.parametrize("kernel,stride,pad,dilation", [
+    ((3, 3), (1, 1), ("same", "same"), (1, 1)), ((3, 3), (2, 2), (1, 1), (1, 1)),
+    ((2, 3), (1, 2), ("valid", "valid"), (2, 1)), ((3, 3), (2, 2), ("same", "same"), (1, 1)),
+])
+def test_conv_by_matmul_equals_lax_conv(kernel, stride, pad, dilation):
+    from nndsl.lower import _Run
+    from nndsl.ops.layers import conv_by_matmul, lax_padding
+
+    ctx = _Run({}, {}, None, False, 2)
+    x = jnp.asarray(RNG.randn(2, 7, 6, 3).astype(np.float32))
+    w = jnp.asarray(RNG.randn(*kernel, 3, 4).astype(np.float32))
+    want = jax.lax.conv_general_dilated(x, w, stride, lax_padding(pad), rhs_dilation=dilation,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(conv_by_matmul(ctx, x, w, stride, pad, dilation), want,
+                               rtol=1e-4, atol=1e-4)

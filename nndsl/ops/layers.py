@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
+import numpy as np
+
 from nndsl.ir import TensorType, dim_add, dim_mul
 from nndsl.ops.base import (
     Hyper,
@@ -228,12 +230,46 @@ def _lower_conv(ctx, node, xs):
     x, hp = xs[0], node.attrs
     n = x.ndim - 2
     p = ctx.params_of(node)
+    w = _weight(ctx, p).astype(x.dtype)
+    stride = per_spatial(hp["stride"], n, "stride")
+    pad = per_spatial(hp["pad"], n, "pad")
+    dilation = per_spatial(hp["dilation"], n, "dilation")
+    if ctx.slow_loop_conv and hp["groups"] == 1:
+        return _add_bias(conv_by_matmul(ctx, x, w, stride, pad, dilation), p)
     y = ctx.lax.conv_general_dilated(
-        x, _weight(ctx, p).astype(x.dtype), per_spatial(hp["stride"], n, "stride"),
-        lax_padding(per_spatial(hp["pad"], n, "pad")),
-        rhs_dilation=per_spatial(hp["dilation"], n, "dilation"),
+        x, w, stride, lax_padding(pad), rhs_dilation=dilation,
         dimension_numbers=_CONV_DIMS[n], feature_group_count=hp["groups"])
     return _add_bias(y, p)
+
+
+def conv_by_matmul(ctx, x, w, stride, pad, dilation):
+    """The same convolution as shifted strided slices and one matrix product (im2col).
+
+    XLA's CPU backend runs convolutions (above all their gradients) far slower inside a loop
+    body (jax-ml/jax#12868); a scanned `Stage * n` uses this form there instead.
+    """
+    lax, jnp = ctx.lax, ctx.jnp
+    kernel, spatial = w.shape[:-2], x.shape[1:-1]
+    widths, outs = [], []
+    for length, k, s, p, d in zip(spatial, kernel, stride, pad, dilation):
+        span = d * (k - 1) + 1
+        if p == "same":
+            out = -(-length // s)
+            total = max((out - 1) * s + span - length, 0)
+            widths.append((total // 2, total - total // 2))
+        else:
+            q = 0 if p == "valid" else p
+            widths.append((q, q))
+            out = (length + 2 * q - span) // s + 1
+        outs.append(out)
+    padded = jnp.pad(x, [(0, 0), *widths, (0, 0)])
+    columns = []
+    for offset in np.ndindex(*kernel):
+        start = [0, *(o * d for o, d in zip(offset, dilation)), 0]
+        limit = [x.shape[0], *(st + (o - 1) * s + 1 for st, o, s in
+                               zip(start[1:], outs, stride)), x.shape[-1]]
+        columns.append(lax.slice(padded, start, limit, [1, *stride, 1]))
+    return jnp.concatenate(columns, -1) @ w.reshape(-1, w.shape[-1])
 
 
 def _lower_conv_transpose(ctx, node, xs):
