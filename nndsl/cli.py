@@ -6,7 +6,11 @@ import argparse
 import json
 import sys
 import threading
+import time
 import traceback
+
+# When the command started: `train` reports the time to its first step from here.
+STARTED = time.perf_counter()
 
 from nndsl.source import SpecError
 

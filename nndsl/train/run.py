@@ -17,6 +17,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from nndsl.cli import STARTED
 from nndsl.source import error
 from nndsl.train import checkpoint
 from nndsl.train.loop import (
@@ -116,6 +117,10 @@ def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, opt
             params, state, opt_states, loss, ok = trainer._step(params, state, opt_states,
                                                                 batch, rng)
             losses.append(loss)
+            if step == 0:
+                jax.block_until_ready(loss)
+                console.print(f"first step after {time.perf_counter() - STARTED:.2f} s "
+                              "(start-up, data, compilation)")
             first_bad = jnp.where((first_bad < 0) & ~ok, step, first_bad)
             if i % 20 == 0 or i == trainer.steps_per_epoch - 1:
                 if int(first_bad) >= 0:

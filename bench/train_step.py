@@ -1,0 +1,172 @@
+"""Train-step speed of nndsl against a hand-written JAX model in the same run.
+
+    python bench/train_step.py
+
+For the MLP 784-200-200-10 and LeNet-5 (batch 32 and 256): the median time of nndsl's
+compiled train step (the one `nndsl train` runs) and of a hand-written jax.jit step of the
+same architecture with the same optax optimizer, and their ratio (target <= 1.0). Then the
+compile time of DigitsResNet at depth 24 and 96 (target: 96 <= 1.5 x 24), and the time from
+command to first training step of LeNet (target < 3 s). Results go to docs/benchmarks.md by
+hand: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nndsl.api import load  # noqa: E402
+from nndsl.commands import _plan  # noqa: E402
+from nndsl.train.loop import Trainer  # noqa: E402
+
+SPECS = ROOT / "bench" / "specs"
+
+
+def _data(name: str, shape: tuple[int, ...], n: int = 2048) -> None:
+    rng = np.random.RandomState(0)
+    np.savez(SPECS / f"{name}.npz", x=rng.rand(n, *shape).astype(np.float32),
+             y=rng.randint(10, size=n).astype(np.int32))
+
+
+def _median_step(step, args, repeats: int = 30) -> float:
+    out = step(*args)
+    jax.block_until_ready(out)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = step(*args)
+        jax.block_until_ready(out)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def nndsl_step(spec: str, train: str | None, batch: int):
+    plan = _plan(load(SPECS / spec), train)
+    from nndsl.train.loop import load_data
+
+    trainer = Trainer(plan, load_data(plan), 1)
+    trainer.batch = batch
+    params, state, opt_states = trainer.init(0)
+    data = {k: v[:batch] for k, v in trainer.device_data["train"].items()}
+    key = jax.random.PRNGKey(0)
+
+    # Donation consumes the buffers: feed each call the previous call's outputs.
+    holder = {"args": (params, state, opt_states)}
+
+    def step(*_):
+        p, s, o, loss, ok = trainer._step(*holder["args"], data, key)
+        holder["args"] = (p, s, o)
+        return loss
+
+    return _median_step(step, ())
+
+
+def _hand_mlp(params, x):
+    for i, (w, b) in enumerate(params):
+        x = x @ w + b
+        if i < len(params) - 1:
+            x = jax.nn.relu(x)
+    return x
+
+
+def _hand_lenet(params, x):
+    def conv(x, w, b):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+
+    def pool(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
+                                     "VALID")
+
+    (w1, b1), (w2, b2), (w3, b3), (w4, b4) = params
+    x = pool(jnp.tanh(conv(x, w1, b1)))
+    x = pool(jnp.tanh(conv(x, w2, b2)))
+    x = jnp.tanh(x.reshape(x.shape[0], -1) @ w3 + b3)
+    return x @ w4 + b4
+
+
+def hand_step(model, shapes, x_shape, batch: int):
+    keys = jax.random.split(jax.random.PRNGKey(0), len(shapes))
+    params = [(jax.nn.initializers.glorot_uniform(in_axis=-2, out_axis=-1)(k, s),
+               jnp.zeros(s[-1])) for k, s in zip(keys, shapes)]
+    opt = optax.adam(1e-3)
+    opt_state = opt.init(params)
+    x = jnp.asarray(np.random.rand(batch, *x_shape).astype(np.float32))
+    y = jnp.asarray(np.random.randint(10, size=batch).astype(np.int32))
+
+    def loss_fn(p):
+        logits = model(p, x)
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
+
+    @jax.jit
+    def step(p, s):
+        loss, grads = jax.value_and_grad(loss_fn)(p)
+        updates, s = opt.update(grads, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    holder = {"args": (params, opt_state)}
+
+    def run(*_):
+        p, s, loss = step(*holder["args"])
+        holder["args"] = (p, s)
+        return loss
+
+    return _median_step(run, ())
+
+
+def compile_seconds(depth: int) -> float:
+    spec = load(ROOT / "specs" / "resnet.nn", {"depth": depth})
+    plan = _plan(spec, None)
+    from nndsl.train.loop import load_data
+
+    trainer = Trainer(plan, load_data(plan), 1)
+    params, state, opt_states = trainer.init(0)
+    batch = {k: v[:64] for k, v in trainer.device_data["train"].items()}
+    start = time.perf_counter()
+    trainer._step.lower(params, state, opt_states, batch, jax.random.PRNGKey(0)).compile()
+    return time.perf_counter() - start
+
+
+def first_step_seconds() -> float:
+    out = subprocess.run([sys.executable, "-m", "nndsl.cli", "train",
+                          str(SPECS / "lenet32.nn"), "--epochs", "1", "--quiet",
+                          "--out", "/tmp/nndsl-bench-lenet"], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    line = next(x for x in out.stdout.splitlines() if "first step" in x)
+    return float(line.split("after")[1].split("s")[0])
+
+
+def main() -> None:
+    _data("mlp784", (784,))
+    _data("lenet32", (32, 32, 1))
+    mlp_shapes = [(784, 200), (200, 200), (200, 10)]
+    lenet_shapes = [(5, 5, 1, 6), (5, 5, 6, 12), (300, 100), (100, 10)]
+    print(f"jax {jax.__version__} on {jax.default_backend()}")
+    print(f"{'model':<10} {'batch':>5} {'nndsl ms':>9} {'hand ms':>9} {'ratio':>6}")
+    for name, spec, train, model, shapes, x_shape in (
+            ("MLP", "mlp784.nn", None, _hand_mlp, mlp_shapes, (784,)),
+            ("LeNet-5", "lenet32.nn", "bench", _hand_lenet, lenet_shapes, (32, 32, 1))):
+        for batch in (32, 256):
+            ours = nndsl_step(spec, train, batch)
+            hand = hand_step(model, shapes, x_shape, batch)
+            print(f"{name:<10} {batch:>5} {ours * 1e3:>9.3f} {hand * 1e3:>9.3f} "
+                  f"{ours / hand:>6.2f}")
+    c24, c96 = compile_seconds(24), compile_seconds(96)
+    print(f"DigitsResNet compile: depth 24 {c24:.2f} s, depth 96 {c96:.2f} s, "
+          f"ratio {c96 / c24:.2f} (target <= 1.5)")
+    print(f"LeNet command to first training step: {first_step_seconds():.2f} s (target < 3 s)")
+
+
+if __name__ == "__main__":
+    main()

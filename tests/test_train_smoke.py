@@ -1,0 +1,49 @@
+"""Every train section of every contract spec compiles and takes finite training steps that
+move its parameters (and leave frozen ones alone)."""
+
+import jax
+import numpy as np
+import pytest
+
+import nndsl
+from nndsl.commands import _plan
+from nndsl.train import checkpoint
+from nndsl.train.loop import Trainer, frozen_params, load_data
+from tests.conftest import CONTRACT
+
+SECTIONS = [(p, t.name) for p in sorted(CONTRACT.glob("*.nn"))
+            for t in nndsl.load(p).program.trains]
+
+
+@pytest.mark.parametrize("path,section", SECTIONS,
+                         ids=[f"{p.stem}-{s or 'train'}" for p, s in SECTIONS])
+def test_one_training_step(path, section, tmp_path):
+    plan = _plan(nndsl.load(path, {"T": 12} if "adding" in path.stem else None), section)
+    trainer = Trainer(plan, load_data(plan), 1)
+    params, state, opt_states = trainer.init(0)
+    if any("@" in layer for layer in params):
+        # load(Teacher, "teacher"): stand in a run with the teacher's fresh parameters.
+        teacher = nndsl.load(path).network("Teacher")
+        from nndsl.lower import Compiled
+
+        run = tmp_path / f"{path.stem}-teacher"
+        run.mkdir()
+        checkpoint.write(run / "best.ckpt", {"params": Compiled(teacher).init(
+            jax.random.PRNGKey(1))[0]})
+        params = frozen_params(params, plan, tmp_path, path.stem)
+    before = jax.tree.map(np.asarray, params)
+    batch = {k: v[:trainer.batch] for k, v in trainer.device_data["train"].items()}
+    # Two steps: a warm-up schedule starts at a learning rate of 0.
+    for step in range(2):
+        params, state, opt_states, losses, ok = trainer._step(params, state, opt_states, batch,
+                                                              jax.random.PRNGKey(step))
+        assert bool(ok) and np.all(np.isfinite(np.asarray(losses)))
+    for objective in plan.objectives:
+        changed = [k for k in objective.keys
+                   if not np.array_equal(before[k.rpartition(".")[0]][k.rpartition(".")[2]],
+                                         params[k.rpartition(".")[0]][k.rpartition(".")[2]])]
+        assert changed, f"{objective.network or 'model'}: no parameter moved"
+    frozen = [layer for layer in before if "@" in layer]
+    for layer in frozen:
+        for name in before[layer]:
+            np.testing.assert_array_equal(before[layer][name], params[layer][name])
