@@ -12,9 +12,11 @@ hand: numbers depend on the machine.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -138,11 +140,12 @@ def compile_seconds(depth: int) -> float:
     return time.perf_counter() - start
 
 
-def first_step_seconds() -> float:
+def first_step_seconds(cache: str) -> float:
+    env = {**os.environ, "XDG_CACHE_HOME": cache}
     out = subprocess.run([sys.executable, "-m", "nndsl.cli", "train",
                           str(SPECS / "lenet32.nn"), "--epochs", "1", "--quiet",
-                          "--out", "/tmp/nndsl-bench-lenet"], capture_output=True, text=True,
-                         cwd=ROOT, check=True)
+                          "--out", str(Path(cache) / "run")], capture_output=True, text=True,
+                         cwd=ROOT, check=True, env=env)
     line = next(x for x in out.stdout.splitlines() if "first step" in x)
     return float(line.split("after")[1].split("s")[0])
 
@@ -165,7 +168,10 @@ def main() -> None:
     c24, c96 = compile_seconds(24), compile_seconds(96)
     print(f"DigitsResNet compile: depth 24 {c24:.2f} s, depth 96 {c96:.2f} s, "
           f"ratio {c96 / c24:.2f} (target <= 1.5)")
-    print(f"LeNet command to first training step: {first_step_seconds():.2f} s (target < 3 s)")
+    with tempfile.TemporaryDirectory() as cache:
+        cold, warm = first_step_seconds(cache), first_step_seconds(cache)
+    print(f"LeNet command to first training step: {cold:.2f} s cold, {warm:.2f} s with the "
+          "compilation cache (target < 3 s)")
 
 
 if __name__ == "__main__":

@@ -48,32 +48,43 @@ def _slots(graph: Graph, stack: tuple[int, ...] = (), attr: str = "params") -> d
     return slots
 
 
-def _initialise(init: str, key, shape: tuple[int, ...]):
-    """One parameter tensor; initialisers follow common practice for the op that owns it."""
-    inits = jax.nn.initializers
-    if init == "zeros":
-        return jnp.zeros(shape)
-    if init == "ones":
-        return jnp.ones(shape)
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _initialise(init: str, rng: np.random.RandomState, shape: tuple[int, ...]) -> np.ndarray:
+    """One parameter tensor, on the host: the same values on every backend."""
+    if init in ("zeros", "ones"):
+        return np.full(shape, 0.0 if init == "zeros" else 1.0)
     if init == "normal":
-        return jax.random.normal(key, shape)
+        return rng.standard_normal(shape)
     if init == "uniform":
-        return jax.random.uniform(key, shape, minval=-0.05, maxval=0.05)
+        return rng.uniform(-0.05, 0.05, shape)
     if len(shape) < 2:
-        return jax.random.normal(key, shape) / np.sqrt(shape[0])
-    factory = {"glorot_uniform": inits.glorot_uniform, "glorot_normal": inits.glorot_normal,
-               "he_normal": inits.he_normal, "he_uniform": inits.he_uniform,
-               "orthogonal": inits.orthogonal}[init]
+        return rng.standard_normal(shape) / np.sqrt(shape[0])
+    fan_in, fan_out = _fans(shape)
     if init == "orthogonal":
-        return factory()(key, shape)
-    return factory(in_axis=-2, out_axis=-1)(key, shape)
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+        q = q * np.sign(np.diag(r))
+        return (q if rows >= cols else q.T).reshape(shape)
+    if init == "glorot_uniform":
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape)
+    if init == "glorot_normal":
+        return rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
+    if init == "he_uniform":
+        limit = np.sqrt(6.0 / fan_in)
+        return rng.uniform(-limit, limit, shape)
+    return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)  # he_normal
 
 
-def _stacked(init: str, key, shape, stack: tuple[int, ...]):
-    if not stack:
-        return _initialise(init, key, shape)
-    keys = jax.random.split(key, stack[0])
-    return jax.vmap(lambda k: _stacked(init, k, shape, stack[1:]))(keys)
+def _stacked(init: str, seed: int, shape, stack: tuple[int, ...]) -> np.ndarray:
+    """`stack` independent copies (a repeated stage's parameters), each from its own seed."""
+    copies = int(np.prod(stack)) if stack else 1
+    arrays = [_initialise(init, np.random.RandomState([seed, i]), shape) for i in range(copies)]
+    return np.stack(arrays).reshape(*stack, *shape).astype(np.float32)
 
 
 def _nest(flat: dict[str, jax.Array]) -> Params:
@@ -92,11 +103,13 @@ class Compiled:
         self.param_slots = _slots(graph)
         self.state_slots = _slots(graph, attr="state")
 
-    def init(self, rng) -> tuple[Params, Params]:
-        """Fresh parameters and state; each tensor's key is derived from its name."""
+    def init(self, seed: int) -> tuple[Params, Params]:
+        """Fresh parameters and state, made on the host from `seed` and each tensor's name
+        (device random number generators cost seconds of compilation for this)."""
         def make(slots):
-            return _nest({key: _stacked(s.spec.init, jax.random.fold_in(rng, _hash(key)),
-                                        s.spec.shape, s.stack) for key, s in slots.items()})
+            return _nest({key: jnp.asarray(_stacked(s.spec.init, _hash(f"{seed}:{key}"),
+                                                    s.spec.shape, s.stack))
+                          for key, s in slots.items()})
 
         return make(self.param_slots), make(self.state_slots)
 

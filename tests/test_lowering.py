@@ -17,7 +17,7 @@ def compile_net(write_spec, body: str, inputs: str = "input x: [B, 6]", extra: s
     text = f"{extra}\nnetwork N {{\n  {inputs}\n  {body}\n}}\n"
     graph = nndsl.load(write_spec(text)).network("N")
     compiled = Compiled(graph)
-    params, state = compiled.init(jax.random.PRNGKey(0))
+    params, state = compiled.init(0)
     return compiled, params, state
 
 
@@ -230,3 +230,15 @@ def test_conv_by_matmul_equals_lax_conv(kernel, stride, pad, dilation):
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
     np.testing.assert_allclose(conv_by_matmul(ctx, x, w, stride, pad, dilation), want,
                                rtol=1e-4, atol=1e-4)
+
+
+def test_initialisers_have_the_textbook_scale():
+    from nndsl.lower import _initialise
+
+    rng = np.random.RandomState(0)
+    w = _initialise("glorot_uniform", rng, (3, 3, 64, 128))
+    limit = np.sqrt(6 / (9 * 64 + 9 * 128))
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.95 * limit
+    assert abs(_initialise("he_normal", rng, (512, 256)).std() - np.sqrt(2 / 512)) < 0.003
+    q = _initialise("orthogonal", rng, (16, 8))
+    np.testing.assert_allclose(q.T @ q, np.eye(8), atol=1e-6)

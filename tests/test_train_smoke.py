@@ -28,8 +28,7 @@ def test_one_training_step(path, section, tmp_path):
 
         run = tmp_path / f"{path.stem}-teacher"
         run.mkdir()
-        checkpoint.write(run / "best.ckpt", {"params": Compiled(teacher).init(
-            jax.random.PRNGKey(1))[0]})
+        checkpoint.write(run / "best.ckpt", {"params": Compiled(teacher).init(1)[0]})
         params = frozen_params(params, plan, tmp_path, path.stem)
     before = jax.tree.map(np.asarray, params)
     batch = {k: v[:trainer.batch] for k, v in trainer.device_data["train"].items()}

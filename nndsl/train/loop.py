@@ -124,9 +124,9 @@ class Trainer:
         self._eval = jax.jit(self._eval_batch)
 
     def init(self, seed: int):
-        params, state = self.compiled.init(jax.random.PRNGKey(seed))
-        opt_states = [opt.init(_select(params, keys))
-                      for opt, keys in zip(self.optimizers, self.key_sets)]
+        params, state = self.compiled.init(seed)
+        opt_states = jax.jit(lambda p: [opt.init(_select(p, keys)) for opt, keys in
+                                        zip(self.optimizers, self.key_sets)])(params)
         return params, state, opt_states
 
     def _train_step(self, params, state, opt_states, batch, rng):

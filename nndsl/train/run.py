@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -50,9 +51,17 @@ def run_name(spec_path: Path, plan: TrainPlan) -> str:
     return f"{spec_path.stem}-{plan.name or plan.model or 'train'}"
 
 
+def enable_compilation_cache() -> None:
+    """Keep compiled steps across runs (XDG cache): a spec's second run starts at once."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nndsl" / "jax"
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     """Fit the plan; returns the test results. Writes everything into options.run_dir."""
     started = time.perf_counter()
+    enable_compilation_cache()
     epochs = options.epochs or plan.settings["epochs"]
     data = load_data(plan)
     trainer = Trainer(plan, data, epochs)
