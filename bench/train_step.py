@@ -41,19 +41,21 @@ def _data(name: str, shape: tuple[int, ...], n: int = 2048) -> None:
              y=rng.randint(10, size=n).astype(np.int32))
 
 
-def _median_step(step, args, repeats: int = 30) -> float:
-    out = step(*args)
-    jax.block_until_ready(out)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = step(*args)
-        jax.block_until_ready(out)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _timed(step) -> float:
+    start = time.perf_counter()
+    jax.block_until_ready(step())
+    return time.perf_counter() - start
+
+
+def compare(ours, hand, rounds: int = 60) -> tuple[float, float]:
+    """Median step times, the two steps alternating so that machine noise hits both alike."""
+    _timed(ours), _timed(hand)
+    pairs = [(_timed(ours), _timed(hand)) for _ in range(rounds)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def nndsl_step(spec: str, train: str | None, batch: int):
+    """nndsl's own jitted train step (as `nndsl train` runs it) on one fixed batch."""
     plan = _plan(load(SPECS / spec), train)
     from nndsl.train.loop import load_data
 
@@ -66,12 +68,12 @@ def nndsl_step(spec: str, train: str | None, batch: int):
     # Donation consumes the buffers: feed each call the previous call's outputs.
     holder = {"args": (params, state, opt_states)}
 
-    def step(*_):
+    def step():
         p, s, o, loss, ok = trainer._step(*holder["args"], data, key)
         holder["args"] = (p, s, o)
         return loss
 
-    return _median_step(step, ())
+    return step
 
 
 def _hand_mlp(params, x):
@@ -99,6 +101,7 @@ def _hand_lenet(params, x):
 
 
 def hand_step(model, shapes, x_shape, batch: int):
+    """A hand-written jax.jit train step of the same architecture and optimizer."""
     keys = jax.random.split(jax.random.PRNGKey(0), len(shapes))
     params = [(jax.nn.initializers.glorot_uniform(in_axis=-2, out_axis=-1)(k, s),
                jnp.zeros(s[-1])) for k, s in zip(keys, shapes)]
@@ -119,12 +122,12 @@ def hand_step(model, shapes, x_shape, batch: int):
 
     holder = {"args": (params, opt_state)}
 
-    def run(*_):
+    def run():
         p, s, loss = step(*holder["args"])
         holder["args"] = (p, s)
         return loss
 
-    return _median_step(run, ())
+    return run
 
 
 def compile_seconds(depth: int) -> float:
@@ -161,8 +164,8 @@ def main() -> None:
             ("MLP", "mlp784.nn", None, _hand_mlp, mlp_shapes, (784,)),
             ("LeNet-5", "lenet32.nn", "bench", _hand_lenet, lenet_shapes, (32, 32, 1))):
         for batch in (32, 256):
-            ours = nndsl_step(spec, train, batch)
-            hand = hand_step(model, shapes, x_shape, batch)
+            ours, hand = compare(nndsl_step(spec, train, batch),
+                                 hand_step(model, shapes, x_shape, batch))
             print(f"{name:<10} {batch:>5} {ours * 1e3:>9.3f} {hand * 1e3:>9.3f} "
                   f"{ours / hand:>6.2f}")
     c24, c96 = compile_seconds(24), compile_seconds(96)
