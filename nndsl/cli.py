@@ -82,7 +82,37 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--batch", type=int, metavar="N",
                          help="also estimate training memory for batches of N")
     _training_commands(sub)
+    _render_command(sub)
     return parser
+
+
+RENDER_HELP = """\
+Draw a network as graphviz sees it from the checked graph: ops with key hyperparameters and
+parameter counts, tensor shapes on edges (symbolic sizes kept), blocks as clusters labelled
+with their call, `Stage * n` as one cluster marked × n (every copy with --expand), a cell's
+step inside a loop cluster with its states drawn back as dashed edges, shared instances
+outlined in blue, ops through which no gradient flows outlined in red. --depth K collapses
+clusters nested deeper than K into one box with their parameters and shapes. --train draws a
+train section's graph: losses, metrics, and which step trains each layer.
+
+example:  nndsl render specs/resnet.nn --model ResNet18 -o resnet18.png
+"""
+
+
+def _render_command(sub) -> None:
+    render = sub.add_parser("render", help="draw a network with graphviz",
+                            description=RENDER_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(render)
+    render.add_argument("--model", help="the network (default: the train section's model)")
+    render.add_argument("-o", "--output", help="out.svg, .png, .pdf or .dot "
+                        "(default <spec>-<network>.svg)")
+    render.add_argument("--depth", type=int, metavar="K",
+                        help="collapse clusters nested deeper than K into one box each")
+    render.add_argument("--expand", action="store_true",
+                        help="draw every copy of a repeated stage")
+    render.add_argument("--train", nargs="?", const="", metavar="NAME",
+                        help="draw the (named) train section's graph instead")
 
 
 TRAIN_HELP = """\

@@ -234,3 +234,38 @@ def predict(args) -> int:
     print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
           f"to {args.output}")
     return 0
+
+
+def render(args) -> int:
+    """`nndsl render`: draw a network (or, with --train, a training graph) with graphviz."""
+    import shutil
+    from pathlib import Path
+
+    from nndsl.render import render as draw
+
+    spec = _spec(args)
+    if args.train is not None:
+        plan = _plan(spec, args.train or None)
+        trained_by = {k: o.network or plan.model for o in plan.objectives for k in o.keys}
+        picture = draw(plan.graph, args.depth, args.expand, trained_by)
+        name = plan.name or "train"
+    else:
+        name = spec.resolve(args.model)
+        picture = draw(spec.network(name), args.depth, args.expand)
+    out = Path(args.output or f"{Path(args.file).stem}-{name}.svg")
+    fmt = out.suffix.lstrip(".") or "svg"
+    if fmt == "dot":
+        out.write_text(picture.source)
+    elif shutil.which("dot") is None:
+        print("nndsl render: graphviz's `dot` program is not installed, so only .dot output is "
+              "possible. Install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
+              f"install graphviz) or write `-o {out.with_suffix('.dot')}`.", file=sys.stderr)
+        return 1
+    elif fmt not in ("svg", "png", "pdf"):
+        print(f"nndsl render: cannot write .{fmt}; use .svg, .png, .pdf or .dot",
+              file=sys.stderr)
+        return 1
+    else:
+        out.write_bytes(picture.pipe(format=fmt))
+    print(f"wrote {out}")
+    return 0

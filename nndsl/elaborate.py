@@ -19,6 +19,7 @@ from nndsl.ir import (
     Node,
     ParamSpec,
     Ref,
+    Scope,
     Sym,
     TensorType,
     dim_add,
@@ -630,6 +631,8 @@ class Elaborator:
             frame.param_prefix + scope + "."
         inner = Frame(definition.kind, prefix, param_prefix, dict(instance.hypers),
                       path=frame.path + (label,))
+        self.graph.scopes[prefix[:-1]] = Scope(_source_text(instance.span) or label,
+                                               instance.shared)
         return self._enter(definition, inner, [a.value for a in args], span, instance.frozen)
 
     def inline_instance(self, instance: Instance, args: list, span: Span, frame: Frame):
@@ -826,9 +829,10 @@ class Elaborator:
         if not isinstance(out, Tensor) or out.type != x.type:
             return self._unrolled(rep, x, span, frame, scope)
         body.outputs = {"out": out.ref}
+        written = _source_text(rep.span).replace(" * ", " × ") or f"{label} × {rep.times}"
         node = Node(f"{frame.prefix}{scope}", "repeat", (x.ref,), (x.type,),
                     {"times": rep.times, "shared": bool(shared), "stage": label}, {}, {}, span,
-                    frame.path, f"{label} × {rep.times}", body, rep.times)
+                    frame.path, written, body, rep.times)
         self.graph.add(node)
         return Tensor(Ref(node.id), x.type, Trace(f"{label} × {rep.times} → {x.type}", x.trace))
 

@@ -193,8 +193,19 @@ class Node:
         return self.outs[0]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """A block or network instance inside a graph: its call as written, and whether shared."""
+
+    label: str
+    shared: str | None = None
+
+
 class Graph:
-    """A DAG of nodes (insertion order is a topological order) with named inputs and outputs."""
+    """A DAG of nodes (insertion order is a topological order) with named inputs and outputs.
+
+    `scopes` maps a node-name prefix (`Basic_2`) to the block call that made those nodes.
+    """
 
     def __init__(self, name: str):
         self.name = name
@@ -202,6 +213,7 @@ class Graph:
         self.nodes: dict[str, Node] = {}
         self.inputs: dict[str, Ref] = {}
         self.outputs: dict[str, Ref] = {}
+        self.scopes: dict[str, Scope] = {}
 
     def add(self, node: Node) -> Node:
         self.nodes[node.id] = node

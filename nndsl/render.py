@@ -1,0 +1,293 @@
+"""Checked graph → graphviz.Digraph: ops as boxes, shapes on edges, blocks as clusters.
+
+Drawn from the graph IR, never from the text. A repeated stage is one cluster marked `× n`
+(or n copies with `expand`); a scanned cell is its step inside a loop cluster with each state
+drawn back as a dashed edge; `depth` collapses deeper clusters into one box each. Operations
+through which no gradient flows are outlined in red.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import graphviz
+
+from nndsl.ir import Graph, Node, Ref, count_params
+from nndsl.ops import REGISTRY
+
+FAMILY_COLOURS = {
+    "layer": "#cfe2f3", "norm": "#d9ead3", "activation": "#fff2cc", "pooling": "#fce5cd",
+    "shape": "#eeeeee", "math": "#f3f3f3", "attention": "#d9d2e9", "stochastic": "#ead1dc",
+    "gradient": "#f4cccc", "loss": "#e06666", "metric": "#f6b26b", "regulariser": "#ffd966",
+    "io": "#ffffff", "control": "#ffffff",
+}
+SHARED_COLOUR = "#6fa8dc"
+NO_GRADIENT = "#cc0000"
+
+
+@dataclass
+class _Drawing:
+    """The state of one drawing: where each value is drawn, and what is hidden in boxes."""
+
+    dot: graphviz.Digraph
+    depth: int | None
+    expand: bool
+    trained_by: dict[str, str] = field(default_factory=dict)
+    ends: dict[tuple[str, Ref], str] = field(default_factory=dict)
+    counter: int = 0
+
+    def fresh(self) -> str:
+        self.counter += 1
+        return f"n{self.counter}"
+
+
+def render(graph: Graph, depth: int | None = None, expand: bool = False,
+           trained_by: dict[str, str] | None = None) -> graphviz.Digraph:
+    """A picture of `graph`. `trained_by` maps parameter keys to the step that trains them."""
+    dot = graphviz.Digraph(graph.name, graph_attr={
+        "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25",
+        "ranksep": "0.3", "label": graphviz.escape(graph.name), "labelloc": "t"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
+                   "fontsize": "10", "height": "0.3"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555",
+                   "arrowsize": "0.6"})
+    drawing = _Drawing(dot, depth, expand, trained_by or {})
+    _draw_graph(drawing, dot, graph, "", 0, {})
+    for name, ref in graph.outputs.items():
+        node_id = drawing.fresh()
+        dot.node(node_id, graphviz.escape(name), shape="ellipse", style="filled",
+                 fillcolor="#b6d7a8")
+        _edge(drawing, dot, graph, "", ref, node_id)
+    _legend(dot)
+    return dot
+
+
+def _draw_graph(drawing: _Drawing, dot, graph: Graph, space: str, level: int,
+                feeds: dict[str, tuple[str, str]]) -> None:
+    """Draw `graph`'s nodes; `feeds` maps body inputs to the drawn node outside that feeds them."""
+    tree = _scope_tree(graph)
+    _draw_scope(drawing, dot, graph, space, tree, "", level, feeds)
+
+
+def _scope_tree(graph: Graph) -> dict[str, list]:
+    """Scope prefix → its members in order: nodes, and child scopes (as `('scope', name)`)."""
+    members: dict[str, list] = {"": []}
+    for node in graph:
+        parent = ""
+        for i, part in enumerate(node.id.split(".")[:-1]):
+            prefix = ".".join(node.id.split(".")[:i + 1])
+            if prefix in graph.scopes:
+                if prefix not in members:
+                    members[prefix] = []
+                    members[parent].append(("scope", prefix))
+                parent = prefix
+        members[parent].append(node)
+    return members
+
+
+def _draw_scope(drawing, dot, graph, space, tree, scope, level, feeds) -> None:
+    for member in tree[scope]:
+        if isinstance(member, tuple):
+            _draw_cluster(drawing, dot, graph, space, tree, member[1], level + 1, feeds)
+        else:
+            _draw_node(drawing, dot, graph, space, member, level, feeds)
+
+
+def _draw_cluster(drawing, dot, graph, space, tree, scope, level, feeds) -> None:
+    info = graph.scopes[scope]
+    nodes = _nodes_in(tree, scope)
+    if drawing.depth is not None and level > drawing.depth:
+        box = drawing.fresh()
+        dot.node(box, _box_label(info.label, graph, nodes), fillcolor="#dddddd",
+                 penwidth="2" if info.shared else "1",
+                 color=SHARED_COLOUR if info.shared else "black")
+        for node in nodes:
+            for i in range(len(node.outs)):
+                drawing.ends[(space, Ref(node.id, i))] = box
+            for ref in node.inputs:
+                if ref.node not in {n.id for n in nodes}:
+                    _edge(drawing, dot, graph, space, ref, box)
+        return
+    with dot.subgraph(name=f"cluster_{drawing.fresh()}") as sub:
+        label = info.label + (f"  (shared: {info.shared})" if info.shared else "")
+        sub.attr(label=graphviz.escape(label), style="rounded", fontsize="10",
+                 color=SHARED_COLOUR if info.shared else "#888888",
+                 penwidth="2" if info.shared else "1")
+        _draw_scope(drawing, sub, graph, space, tree, scope, level, feeds)
+
+
+def _nodes_in(tree, scope) -> list[Node]:
+    out = []
+    for member in tree[scope]:
+        out += _nodes_in(tree, member[1]) if isinstance(member, tuple) else [member]
+    return out
+
+
+def _box_label(title: str, graph: Graph, nodes: list[Node]) -> str:
+    params = sum(p.size for n in nodes for p in n.params.values())
+    body = sum(count_params(n.body) * n.times for n in nodes if n.body is not None)
+    first, last = nodes[0], nodes[-1]
+    ins = [str(graph.type_of(r)) for r in first.inputs[:1]]
+    return graphviz.escape(f"{title}\n{params + body:,} params\n"
+                           f"{' '.join(ins)} → {last.out}")
+
+
+def _draw_node(drawing, dot, graph: Graph, space: str, node: Node, level: int, feeds) -> None:
+    if node.op == "input" and node.attrs["name"] in feeds:
+        drawing.ends[(space, Ref(node.id))] = feeds[node.attrs["name"]]
+        return
+    if node.op == "repeat":
+        _draw_repeat(drawing, dot, graph, space, node, level)
+        return
+    if node.op == "scan":
+        _draw_scan(drawing, dot, graph, space, node, level)
+        return
+    node_id = drawing.fresh()
+    dot.node(node_id, _label(node, drawing), **_style(node))
+    for i in range(len(node.outs)):
+        drawing.ends[(space, Ref(node.id, i))] = node_id
+    for ref in node.inputs:
+        _edge(drawing, dot, graph, space, ref, node_id)
+
+
+def _edge(drawing, dot, graph: Graph, space: str, ref: Ref, target: str, **attrs) -> None:
+    source = drawing.ends.get((space, ref))
+    if source is None or source == target:
+        return
+    # On the root graph: in DOT, a node named in a cluster's edge joins that cluster.
+    drawing.dot.edge(source, target, label=graphviz.escape(str(graph.type_of(ref))), **attrs)
+
+
+def _draw_repeat(drawing, dot, graph: Graph, space: str, node: Node, level: int) -> None:
+    """One cluster marked × n (its body drawn once), or n copies in sequence with `expand`."""
+    times = node.times if drawing.expand else 1
+    entry = (space, node.inputs[0])
+    for copy in range(times):
+        inner_space = f"{space}/{node.id}#{copy}"
+        source = drawing.ends.get(entry)
+        feeds = {"x": source} if source else {}
+        title = node.label if not drawing.expand else f"{node.attrs['stage']} [{copy}]"
+        if drawing.depth is not None and level + 1 > drawing.depth:
+            box = drawing.fresh()
+            dot.node(box, graphviz.escape(f"{title}\n{count_params(node.body) * node.times:,}"
+                                          f" params\n{node.out} → {node.out}"),
+                     fillcolor="#dddddd")
+            if source:
+                drawing.dot.edge(source, box, label=graphviz.escape(str(node.out)))
+            drawing.ends[(space, Ref(node.id))] = box
+            return
+        with dot.subgraph(name=f"cluster_{drawing.fresh()}") as sub:
+            shared = " (one shared set of parameters)" if node.attrs["shared"] else ""
+            sub.attr(label=graphviz.escape(title + shared), style="rounded,dashed",
+                     fontsize="10", color="#3d85c6", penwidth="1.5")
+            _draw_graph(drawing, sub, node.body, inner_space, level + 1, feeds)
+        out = drawing.ends.get((inner_space, node.body.outputs["out"]))
+        if out:
+            drawing.ends[(space, Ref(node.id))] = out
+            entry = (space, Ref(node.id))
+
+
+def _draw_scan(drawing, dot, graph: Graph, space: str, node: Node, level: int) -> None:
+    """A cell's step inside a loop cluster; each state goes back as a dashed edge."""
+    body, hp = node.body, node.attrs
+    inner_space = f"{space}/{node.id}"
+    seq_names = [n for n in body.inputs if not n.startswith("state:") and n not in hp["statics"]]
+    outer = dict(zip(seq_names + list(hp["statics"]), node.inputs))
+    feeds = {}
+    for name, ref in outer.items():
+        source = drawing.ends.get((space, ref))
+        if source:
+            feeds[name] = source
+    length = graph.type_of(node.inputs[0]).shape[hp["axis"]]
+    title = f"{node.label} over {length} steps" + (", reversed" if hp["reverse"] else "")
+    with dot.subgraph(name=f"cluster_{drawing.fresh()}") as sub:
+        sub.attr(label=graphviz.escape(title), style="rounded,dashed", fontsize="10",
+                 color="#674ea7", penwidth="1.5")
+        _draw_graph(drawing, sub, body, inner_space, level + 1, {})
+    for name, target_ref in body.inputs.items():
+        target = drawing.ends.get((inner_space, target_ref))
+        if name in feeds and target:
+            drawing.dot.edge(feeds[name], target,
+                             label=graphviz.escape(str(graph.type_of(outer[name]))))
+    for state in hp["states"]:
+        source = drawing.ends.get((inner_space, body.outputs[f"state:{state}"]))
+        target = drawing.ends.get((inner_space, body.inputs[f"state:{state}"]))
+        if source and target:
+            drawing.dot.edge(source, target, label=graphviz.escape(f"{state} (next step)"),
+                             style="dashed", color="#674ea7", constraint="false")
+    drawing.ends[(space, Ref(node.id))] = drawing.ends.get(
+        (inner_space, body.outputs["out"]), "")
+
+
+def _label(node: Node, drawing: _Drawing) -> str:
+    lines = [_op_text(node)]
+    params = sum(p.size for p in node.params.values())
+    if params:
+        lines.append(f"{params:,} params")
+    steps = sorted({drawing.trained_by[p.key] for p in node.params.values()
+                    if p.key in drawing.trained_by})
+    if steps:
+        lines.append("trained by " + ", ".join(steps))
+    if any(not p.trainable for p in node.params.values()):
+        lines.append("frozen")
+    return graphviz.escape("\n".join(lines))
+
+
+def _op_text(node: Node) -> str:
+    """An op with its key hyperparameters: `conv 64 3x3 /2`, `dense 10`, `dropout 0.5`."""
+    hp, op = node.attrs, node.op
+    if op == "input":
+        return f"{hp['name']}: {node.out}"
+    if op in ("conv", "conv_transpose"):
+        kernel = hp["kernel"] if isinstance(hp["kernel"], tuple) else (hp["kernel"],) * (
+            node.out.rank - 2)
+        text = f"{op} {hp['filters']} {'x'.join(map(str, kernel))}"
+        text += f" /{hp['stride']}" if hp["stride"] != 1 else ""
+        text += f" dil {hp['dilation']}" if hp.get("dilation", 1) != 1 else ""
+        return text + (f" groups {hp['groups']}" if hp.get("groups", 1) != 1 else "")
+    if op in ("maxpool", "avgpool", "lppool"):
+        size = hp["size"] if isinstance(hp["size"], tuple) else (hp["size"],) * (node.out.rank - 2)
+        stride = hp["stride"] if hp["stride"] is not None else hp["size"]
+        return f"{op} {'x'.join(map(str, size))}" + (f" /{stride}" if stride != hp["size"] else "")
+    if op == "const":
+        return str(hp["value"])
+    hypers = REGISTRY[op].hypers
+    shown = [_value(hp[h.name]) if i == 0 and h.required else f"{h.name}={_value(hp[h.name])}"
+             for i, h in enumerate(hypers) if h.name in hp and hp[h.name] != h.default]
+    return " ".join([op, *shown])
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v)
+
+
+def _style(node: Node) -> dict:
+    op = REGISTRY[node.op]
+    style = {"fillcolor": FAMILY_COLOURS.get(op.family, "#ffffff")}
+    if node.op == "input":
+        style.update(shape="ellipse", fillcolor="#a4c2f4")
+    elif node.op == "const":
+        style.update(shape="plaintext", style="")
+    if op.blocks_gradient or op.kind == "metric":
+        style.update(color=NO_GRADIENT, penwidth="2")
+    if any(not p.trainable for p in node.params.values()):
+        style.update(style="rounded,filled,dashed")
+    return style
+
+
+def _legend(dot: graphviz.Digraph) -> None:
+    rows = [("input / output", "#a4c2f4", "black", "solid"),
+            ("layer with parameters", FAMILY_COLOURS["layer"], "black", "solid"),
+            ("no gradient flows back", "#ffffff", NO_GRADIENT, "solid"),
+            ("shared instance", "#ffffff", SHARED_COLOUR, "solid"),
+            ("repeated stage / cell step", "#ffffff", "#3d85c6", "dashed")]
+    cells = "".join(f'<tr><td border="2" bgcolor="{fill}" color="{line}" '
+                    f'style="{"rounded" if style == "solid" else "dashed"}">{text}</td></tr>'
+                    for text, fill, line, style in rows)
+    dot.node("legend", f'<<table border="0" cellspacing="3" cellpadding="3">'
+             f'<tr><td><b>legend</b></td></tr>{cells}</table>>', shape="plaintext",
+             style="", fontsize="8")
