@@ -123,13 +123,17 @@ def _nodes_in(tree, scope) -> list[Node]:
     return out
 
 
+def _lines(*lines: str) -> str:
+    """A multi-line DOT label: each line escaped (any text a spec allows), joined by `\\n`."""
+    return graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines))
+
+
 def _box_label(title: str, graph: Graph, nodes: list[Node]) -> str:
     params = sum(p.size for n in nodes for p in n.params.values())
     body = sum(count_params(n.body) * n.times for n in nodes if n.body is not None)
     first, last = nodes[0], nodes[-1]
     ins = [str(graph.type_of(r)) for r in first.inputs[:1]]
-    return graphviz.escape(f"{title}\n{params + body:,} params\n"
-                           f"{' '.join(ins)} → {last.out}")
+    return _lines(title, f"{params + body:,} params", f"{' '.join(ins)} → {last.out}")
 
 
 def _draw_node(drawing, dot, graph: Graph, space: str, node: Node, level: int, feeds) -> None:
@@ -169,9 +173,8 @@ def _draw_repeat(drawing, dot, graph: Graph, space: str, node: Node, level: int)
         title = node.label if not drawing.expand else f"{node.attrs['stage']} [{copy}]"
         if drawing.depth is not None and level + 1 > drawing.depth:
             box = drawing.fresh()
-            dot.node(box, graphviz.escape(f"{title}\n{count_params(node.body) * node.times:,}"
-                                          f" params\n{node.out} → {node.out}"),
-                     fillcolor="#dddddd")
+            dot.node(box, _lines(title, f"{count_params(node.body) * node.times:,} params",
+                                 f"{node.out} → {node.out}"), fillcolor="#dddddd")
             if source:
                 drawing.dot.edge(source, box, label=graphviz.escape(str(node.out)))
             drawing.ends[(space, Ref(node.id))] = box
@@ -230,7 +233,7 @@ def _label(node: Node, drawing: _Drawing) -> str:
         lines.append("trained by " + ", ".join(steps))
     if any(not p.trainable for p in node.params.values()):
         lines.append("frozen")
-    return graphviz.escape("\n".join(lines))
+    return _lines(*lines)
 
 
 def _op_text(node: Node) -> str:
