@@ -3,7 +3,8 @@
     python bench/check_speed.py
 
 Reports: resnet.nn end to end (target < 1 s, with interpreter start-up, without importing
-JAX), and generated specs of 1,000 and 10,000 layers (target < 5 s, linear in size).
+JAX), generated specs of 1,000 and 10,000 layers (target < 5 s, linear in size), and
+rendering ResNet18 (target < 2 s) and the 10,000-layer spec (target < 10 s).
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ def main() -> None:
             path = Path(tmp) / f"deep{layers}.nn"
             path.write_text(generated_spec(layers))
             print(f"check {layers:,} layers: {timed(['check', str(path)]):.2f} s (target < 5 s)")
+        svg = str(Path(tmp) / "r.svg")
+        resnet = timed(["render", str(ROOT / "specs" / "resnet.nn"), "--model", "ResNet18",
+                        "-o", svg])
+        print(f"render ResNet18 to SVG: {resnet:.2f} s (target < 2 s)")
+        blocks = Path(tmp) / "blocks.nn"
+        blocks.write_text("block L {\n    input x\n    output y = x -> dense(64) -> relu\n}\n"
+                          "network Deep {\n    input x: [B, 64]\n    output y = x -> L * 5000\n}\n")
+        folded = timed(["render", str(blocks), "-o", svg])
+        print(f"render 10,000 layers (L * 5000, folded by default): {folded:.2f} s "
+              "(target < 10 s)")
+        flat = timed(["render", str(Path(tmp) / "deep1000.nn"), "-o", svg])
+        print(f"render a flat chain of 1,000 layers (graphviz layout): {flat:.2f} s")
 
 
 if __name__ == "__main__":

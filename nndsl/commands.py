@@ -247,7 +247,10 @@ def render(args) -> int:
     if args.train is not None:
         plan = _plan(spec, args.train or None)
         trained_by = {k: o.network or plan.model for o in plan.objectives for k in o.keys}
-        picture = draw(plan.graph, args.depth, args.expand, trained_by)
+        ends = {f"loss of {o.network}" if o.network else "loss": o.loss
+                for o in plan.objectives}
+        picture = draw(plan.graph, args.depth, args.expand, trained_by,
+                       {**ends, **plan.metrics})
         name = plan.name or "train"
     else:
         name = spec.resolve(args.model)

@@ -829,7 +829,8 @@ class Elaborator:
         if not isinstance(out, Tensor) or out.type != x.type:
             return self._unrolled(rep, x, span, frame, scope)
         body.outputs = {"out": out.ref}
-        written = _source_text(rep.span).replace(" * ", " × ") or f"{label} × {rep.times}"
+        stage, star, times = _source_text(rep.span).rpartition("*")
+        written = f"{stage.strip()} × {times.strip()}" if star else f"{label} × {rep.times}"
         node = Node(f"{frame.prefix}{scope}", "repeat", (x.ref,), (x.type,),
                     {"times": rep.times, "shared": bool(shared), "stage": label}, {}, {}, span,
                     frame.path, written, body, rep.times)

@@ -42,8 +42,10 @@ class _Drawing:
 
 
 def render(graph: Graph, depth: int | None = None, expand: bool = False,
-           trained_by: dict[str, str] | None = None) -> graphviz.Digraph:
-    """A picture of `graph`. `trained_by` maps parameter keys to the step that trains them."""
+           trained_by: dict[str, str] | None = None,
+           outputs: dict[str, Ref] | None = None) -> graphviz.Digraph:
+    """A picture of `graph`. `trained_by` maps parameter keys to the step that trains them;
+    `outputs` replaces the graph's named outputs (a train graph's losses and metrics)."""
     dot = graphviz.Digraph(graph.name, graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25",
         "ranksep": "0.3", "label": graphviz.escape(graph.name), "labelloc": "t"},
@@ -53,7 +55,7 @@ def render(graph: Graph, depth: int | None = None, expand: bool = False,
                    "arrowsize": "0.6"})
     drawing = _Drawing(dot, depth, expand, trained_by or {})
     _draw_graph(drawing, dot, graph, "", 0, {})
-    for name, ref in graph.outputs.items():
+    for name, ref in (graph.outputs if outputs is None else outputs).items():
         node_id = drawing.fresh()
         dot.node(node_id, graphviz.escape(name), shape="ellipse", style="filled",
                  fillcolor="#b6d7a8")

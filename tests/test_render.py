@@ -30,7 +30,7 @@ def test_every_op_is_a_node_and_every_edge_carries_its_shape():
     labels = [label for _, label in _nodes(source)]
     ops = [n for n in graph if n.op != "const"]
     assert len(labels) == len(ops) + len(graph.outputs)
-    shapes = sorted(str(graph.type_of(r)) for n in ops for r in n.inputs) + ["[B, 10]"]
+    shapes = sorted([str(graph.type_of(r)) for n in ops for r in n.inputs] + ["[B, 10]"])
     assert sorted(_edge_labels(source)) == shapes
 
 
