@@ -35,10 +35,12 @@ from nndsl.train.loop import Trainer  # noqa: E402
 SPECS = ROOT / "bench" / "specs"
 
 
-def _data(name: str, shape: tuple[int, ...], n: int = 2048) -> None:
+def _data(name: str, shape: tuple[int, ...], n: int = 2048, target: bool = False) -> None:
+    """Synthetic data: x of `shape`, and class labels y (or a regression `target`)."""
     rng = np.random.RandomState(0)
-    np.savez(SPECS / f"{name}.npz", x=rng.rand(n, *shape).astype(np.float32),
-             y=rng.randint(10, size=n).astype(np.int32))
+    labels = {"target": rng.rand(n, 1).astype(np.float32)} if target else \
+        {"y": rng.randint(10, size=n).astype(np.int32)}
+    np.savez(SPECS / f"{name}.npz", x=rng.rand(n, *shape).astype(np.float32), **labels)
 
 
 def _timed(step) -> float:
@@ -130,12 +132,59 @@ def hand_step(model, shapes, x_shape, batch: int):
     return run
 
 
-def compile_seconds(depth: int) -> float:
-    spec = load(ROOT / "specs" / "resnet.nn", {"depth": depth})
-    plan = _plan(spec, None)
-    from nndsl.train.loop import load_data
+def hand_lstm_step(batch: int, length: int = 50, features: int = 32, hidden: int = 128):
+    """A hand-written lax.scan LSTM with the standard library's equations and layout."""
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    glorot = jax.nn.initializers.glorot_uniform()
+    params = {"wx": glorot(k[0], (features, 4 * hidden)), "b": jnp.zeros(4 * hidden),
+              "wh": glorot(k[1], (hidden, 4 * hidden)), "wo": glorot(k[2], (hidden, 1)),
+              "bo": jnp.zeros(1)}
+    opt = optax.adam(1e-3)
+    x = jnp.asarray(np.random.rand(batch, length, features).astype(np.float32))
+    target = jnp.asarray(np.random.rand(batch, 1).astype(np.float32))
 
-    trainer = Trainer(plan, load_data(plan), 1)
+    def loss_fn(p):
+        def cell(carry, x_t):
+            h, c = carry
+            i, f, g, o = jnp.split(x_t @ p["wx"] + p["b"] + h @ p["wh"], 4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (h, c), h
+
+        zeros = jnp.zeros((batch, hidden))
+        (h, _), _ = jax.lax.scan(cell, (zeros, zeros), jnp.moveaxis(x, 1, 0))
+        return jnp.mean((h @ p["wo"] + p["bo"] - target) ** 2)
+
+    @jax.jit
+    def step(p, s):
+        loss, grads = jax.value_and_grad(loss_fn)(p)
+        updates, s = opt.update(grads, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    holder = {"args": (params, opt.init(params))}
+
+    def run():
+        p, s, loss = step(*holder["args"])
+        holder["args"] = (p, s)
+        return loss
+
+    return run
+
+
+def _synthetic(plan, n: int = 64) -> dict:
+    """Arrays shaped like the plan's inputs (compile time does not depend on values)."""
+    fields = {}
+    for name, ref in plan.graph.inputs.items():
+        t = plan.graph.type_of(ref)
+        shape = tuple(d if isinstance(d, int) else n for d in t.shape)
+        fields[name] = np.zeros(shape, np.int32 if t.dtype == "i32" else np.float32)
+    return {split: fields for split in ("train", "val", "test")}
+
+
+def compile_seconds(spec_path: Path, overrides: dict, train: str | None = None) -> float:
+    """Compile time of the train step alone (lowering and XLA compilation)."""
+    plan = _plan(load(spec_path, overrides), train)
+    trainer = Trainer(plan, _synthetic(plan), 1)
     params, state, opt_states = trainer.init(0)
     batch = {k: v[:64] for k, v in trainer.device_data["train"].items()}
     start = time.perf_counter()
@@ -156,6 +205,7 @@ def first_step_seconds(cache: str) -> float:
 def main() -> None:
     _data("mlp784", (784,))
     _data("lenet32", (32, 32, 1))
+    _data("lstm", (50, 32), target=True)
     mlp_shapes = [(784, 200), (200, 200), (200, 10)]
     lenet_shapes = [(5, 5, 1, 6), (5, 5, 6, 12), (300, 100), (100, 10)]
     print(f"jax {jax.__version__} on {jax.default_backend()}")
@@ -168,9 +218,15 @@ def main() -> None:
                                  hand_step(model, shapes, x_shape, batch))
             print(f"{name:<10} {batch:>5} {ours * 1e3:>9.3f} {hand * 1e3:>9.3f} "
                   f"{ours / hand:>6.2f}")
-    c24, c96 = compile_seconds(24), compile_seconds(96)
+    ours, hand = compare(nndsl_step("lstm.nn", None, 64), hand_lstm_step(64))
+    print(f"{'LSTM':<10} {64:>5} {ours * 1e3:>9.3f} {hand * 1e3:>9.3f} {ours / hand:>6.2f}")
+    resnet = ROOT / "specs" / "resnet.nn"
+    c24, c96 = compile_seconds(resnet, {"depth": 24}), compile_seconds(resnet, {"depth": 96})
     print(f"DigitsResNet compile: depth 24 {c24:.2f} s, depth 96 {c96:.2f} s, "
           f"ratio {c96 / c24:.2f} (target <= 1.5)")
+    t50 = compile_seconds(SPECS / "lstm.nn", {"T": 50})
+    t200 = compile_seconds(SPECS / "lstm.nn", {"T": 200})
+    print(f"LSTM compile: T=50 {t50:.2f} s, T=200 {t200:.2f} s, ratio {t200 / t50:.2f}")
     with tempfile.TemporaryDirectory() as cache:
         cold, warm = first_step_seconds(cache), first_step_seconds(cache)
     print(f"LeNet command to first training step: {cold:.2f} s cold, {warm:.2f} s with the "
