@@ -26,6 +26,7 @@ demo: install
 	@echo "demo: trained $(SPEC); results, checkpoints and curves are in $(OUT)/"
 
 test: install
+	$(VENV)/bin/ruff check nndsl tests bench docs/make_gallery.py
 	$(PY) -m pytest -q
 
 accept: install

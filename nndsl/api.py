@@ -100,7 +100,11 @@ class Spec:
         return cost(self.network(name))
 
 
-def load(path: str | Path, overrides: dict | None = None, limits: Limits = Limits()) -> Spec:
+DEFAULT_LIMITS = Limits()
+
+
+def load(path: str | Path, overrides: dict | None = None,
+         limits: Limits = DEFAULT_LIMITS) -> Spec:
     """Parse a spec file (and its imports); raise SpecError for syntax or import problems."""
     return Spec(load_program(path, overrides), limits)
 

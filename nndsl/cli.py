@@ -9,10 +9,10 @@ import threading
 import time
 import traceback
 
+from nndsl.source import SpecError
+
 # When the command started: `train` reports the time to its first step from here.
 STARTED = time.perf_counter()
-
-from nndsl.source import SpecError
 
 EXIT_OK, EXIT_SPEC, EXIT_INTERNAL = 0, 1, 2
 
@@ -140,7 +140,8 @@ def _training_commands(sub) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",
                               description="Losses and metrics of a run's best.ckpt on a split."
-                              "\n\nexample:  nndsl eval specs/mlp_digits.nn --run runs/mlp_digits-MLP")
+                              "\n\nexample:  nndsl eval specs/mlp_digits.nn "
+                              "--run runs/mlp_digits-MLP")
     _common(evaluate)
     evaluate.add_argument("--run", required=True, help="the run directory")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")

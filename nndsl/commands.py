@@ -205,8 +205,9 @@ def evaluate(args) -> int:
     return 0
 
 
-def _best(run: "Path"):
-    from nndsl.source import SpecError, Diagnostic, NO_SPAN
+def _best(run):
+    """The best checkpoint of a run directory, or a clear error."""
+    from nndsl.source import NO_SPAN, Diagnostic, SpecError
 
     path = run / "best.ckpt"
     if not path.is_file():

@@ -29,7 +29,6 @@ from nndsl.ir import (
     dim_sub,
 )
 from nndsl.ops import BINARY_OPS, REGISTRY, USER_OPS, HyperError, OpDef, OpError, Word
-from nndsl.ops.base import shape_str
 from nndsl.program import Program
 from nndsl.source import Span, SpecError, did_you_mean, error
 
@@ -182,11 +181,14 @@ class Frame:
 class Elaborator:
     """Builds graphs for the networks (and, through `nndsl.training`, train sections)."""
 
-    def __init__(self, program: Program, limits: Limits = Limits()):
+    def __init__(self, program: Program, limits: Limits | None = None):
         self.program = program
-        self.limits = limits
+        self.limits = limits or Limits()
         self.constants = self._evaluate_lets()
         self.graph: Graph | None = None
+        self.frame = Frame("network", "", "")
+        # Set while elaborating a `load(Net, "run")` network: its parameters are frozen.
+        self.frozen: str | None = None
         self.multiplier = 1
         self.total_params = 0
         self.node_count = 0
@@ -490,7 +492,8 @@ class Elaborator:
             if h.name not in given:
                 if h.required:
                     raise error("E023", f"`{op.name}` needs `{h.name}`", span,
-                                hint=f"e.g. {op.name}({', '.join(x.name for x in op.hypers if x.required)})")
+                                hint=f"e.g. {op.name}("
+                                f"{', '.join(x.name for x in op.hypers if x.required)})")
                 values[h.name] = h.default
                 continue
             try:
@@ -569,9 +572,6 @@ class Elaborator:
 
     # Definitions (blocks, cells, networks) ---------------------------------------------------
 
-    frame: Frame
-    frozen: str | None = None
-
     def _call_definition(self, definition: ast.Definition, args, kwargs, span, frame):
         tensors = _leading_tensors(args)
         if definition.kind == "cell":
@@ -647,7 +647,7 @@ class Elaborator:
         if name in self.active:
             raise error("E026", f"`{name}` is recursive: {' → '.join(self.active + [name])}",
                         definition.span)
-        saved_frame, saved_frozen = getattr(self, "frame", None), self.frozen
+        saved_frame, saved_frozen = self.frame, self.frozen
         self.active.append(name)
         self.frozen = frozen or saved_frozen
         try:
@@ -1011,5 +1011,4 @@ def _bound_names(body) -> dict[str, Span]:
     return names
 
 
-__all__ = ["Elaborator", "Limits", "Tensor", "Record", "Frame", "SpecError", "shape_str",
-           "SCALAR"]
+__all__ = ["Elaborator", "Limits", "Tensor", "Record", "Frame", "SpecError"]

@@ -76,8 +76,9 @@ def _scope_tree(graph: Graph) -> dict[str, list]:
     members: dict[str, list] = {"": []}
     for node in graph:
         parent = ""
-        for i, part in enumerate(node.id.split(".")[:-1]):
-            prefix = ".".join(node.id.split(".")[:i + 1])
+        parts = node.id.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
             if prefix in graph.scopes:
                 if prefix not in members:
                     members[prefix] = []

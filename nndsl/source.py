@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from functools import cached_property
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 

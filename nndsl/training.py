@@ -6,13 +6,12 @@ are checked against their signatures, and each loss is run through the different
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nndsl import ast
-import zipfile
-from pathlib import Path
-
 from nndsl.data import files as data_files
 from nndsl.data.catalog import SOURCES
 from nndsl.data.files import FILE_SOURCES

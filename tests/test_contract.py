@@ -52,7 +52,7 @@ def test_invalid_spec_reported_at_its_position(path, capsys):
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    located = [l for l in err.splitlines() if f":{line}:{column}: error" in l]
+    located = [row for row in err.splitlines() if f":{line}:{column}: error" in row]
     assert located, err
     assert phrase.lower() in err.lower()
 

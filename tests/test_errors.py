@@ -17,7 +17,8 @@ def run(write_spec, text, capsys, *extra):
     ("\x00\x01\xff garbage", "1:1", "unexpected character"),
     ("network N {\n  input x: [B, 4]\n  output y = x -> dense(4\n", "3:", "end of file"),
     (NET.format(body="    output y = x -> flatten -> dense(10, units=3)"), "3:42", "given twice"),
-    (NET.format(body="    output y = x -> flatten -> dense(\"ten\")"), "3:38", "must be an integer"),
+    (NET.format(body="    output y = x -> flatten -> dense(\"ten\")"), "3:38",
+     "must be an integer"),
     (NET.format(body="    output y = x -> conv(8, 3, padding=1)"), "3:32", "did you mean `pad`"),
     (NET.format(body="    output y = x -> conv(8, 3, pad=sme)"), "3:32", "did you mean `same`"),
     (NET.format(body="    output y = x -> flatten -> dense(10, 3, 4, 5)"), "3:48", "at most"),
@@ -39,7 +40,7 @@ def test_error_shows_caret_under_the_column(write_spec, capsys):
     text = NET.format(body="    output y = x -> conv(8, 9)")
     _, err = run(write_spec, text, capsys)
     lines = err.splitlines()
-    source = next(i for i, l in enumerate(lines) if "conv(8, 9)" in l and "|" in l)
+    source = next(i for i, row in enumerate(lines) if "conv(8, 9)" in row and "|" in row)
     caret = lines[source + 1]
     assert caret.index("^") == lines[source].index("conv")
 

@@ -3,7 +3,6 @@
 import pytest
 
 import nndsl
-from nndsl.cli import main
 from nndsl.ir import count_params
 from nndsl.source import SpecError
 
@@ -102,9 +101,11 @@ def test_member_selects_an_output(write_spec):
 
 def test_import_relative_and_cycle(tmp_path, capsys):
     (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "b.nn").write_text("block Lin {\n  input x\n  output y = x -> dense(2)\n}\n")
+    (tmp_path / "lib" / "b.nn").write_text(
+        "block Lin {\n  input x\n  output y = x -> dense(2)\n}\n")
     main_file = tmp_path / "a.nn"
-    main_file.write_text('import "lib/b.nn"\nnetwork N {\n  input x: [B, 4]\n  output y = x -> Lin\n}\n')
+    main_file.write_text(
+        'import "lib/b.nn"\nnetwork N {\n  input x: [B, 4]\n  output y = x -> Lin\n}\n')
     assert count_params(nndsl.load(main_file).network("N")) == 10
     (tmp_path / "lib" / "b.nn").write_text('import "../a.nn"\n')
     with pytest.raises(SpecError, match="import cycle"):

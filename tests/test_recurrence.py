@@ -75,11 +75,11 @@ def test_gradient_through_time_matches_finite_differences(write_spec, cell):
             for name, value in leaves.items():
                 flat = np.asarray(value).ravel()
                 for index in RNG.choice(flat.size, size=min(4, flat.size), replace=False):
-                    def shifted(delta):
+                    def shifted(delta, layer=layer, leaves=leaves, name=name, flat=flat,
+                                index=index, shape=value.shape):
                         moved = flat.copy()
                         moved[index] += delta
-                        q = {**params, layer: {**leaves, name: jnp.asarray(
-                            moved.reshape(value.shape))}}
+                        q = {**params, layer: {**leaves, name: jnp.asarray(moved.reshape(shape))}}
                         return float(loss(q))
 
                     numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)

@@ -14,8 +14,8 @@ def summary_json(capsys, *args):
 def test_json_has_network_params_layers(capsys):
     data = summary_json(capsys, str(CONTRACT / "mlp_digits.nn"))
     assert data["network"] == "MLP" and data["params"] == 26_122
-    dense = [l for l in data["layers"] if l["op"] == "dense"]
-    assert [l["params"] for l in dense] == [8_320, 16_512, 1_290]
+    dense = [layer for layer in data["layers"] if layer["op"] == "dense"]
+    assert [layer["params"] for layer in dense] == [8_320, 16_512, 1_290]
     # multiply-add = 2 FLOPs, plus the bias add.
     assert dense[0]["flops"] == 2 * 64 * 128 + 128
 
@@ -28,7 +28,7 @@ def test_batchnorm_statistics_are_state_not_parameters(capsys):
 def test_repeated_body_counts_per_copy(capsys):
     data = summary_json(capsys, str(CONTRACT / "resnet.nn"), "--model", "DigitsResNet")
     assert data["params"] == 446_122
-    convs = [l for l in data["layers"] if l["op"] == "conv" and l["depth"] == 1]
+    convs = [layer for layer in data["layers"] if layer["op"] == "conv" and layer["depth"] == 1]
     assert convs and convs[0]["params"] == 24 * 9 * 32 * 32
 
 

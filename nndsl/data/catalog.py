@@ -5,8 +5,8 @@ Shapes are per batch: the leading `B` is the batch dimension.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from nndsl.ir import Sym, TensorType
 from nndsl.ops.base import Hyper

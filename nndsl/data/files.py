@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nndsl.ir import TensorType
 from nndsl.data.catalog import B
+from nndsl.ir import TensorType
 
 FILE_SOURCES = ("npz", "csv")
 OPTIONS = {"val": 0.1, "test": 0.2, "seed": 0}

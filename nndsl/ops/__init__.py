@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from nndsl.ops import activation, attention, control, layers, loss, math, norm, pooling, shape
-from nndsl.ops import stochastic
-from nndsl.ops.base import REQUIRED, HyperError, Hyper, OpDef, OpError, Word
+from nndsl.ops import (
+    activation,
+    attention,
+    control,
+    layers,
+    loss,
+    math,
+    norm,
+    pooling,
+    shape,
+    stochastic,
+)
+from nndsl.ops.base import REQUIRED, Hyper, HyperError, OpDef, OpError, Word
 
 REGISTRY: dict[str, OpDef] = {}
 

@@ -7,9 +7,10 @@ Later stages (lowering, rendering) read the same entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from math import prod
-from typing import Any, Callable
+from typing import Any
 
 from nndsl.ir import (
     Dim,
@@ -89,7 +90,8 @@ class Hyper:
         return value
 
     def _check_range(self, value: float) -> None:
-        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_low = self.low is not None and (
+            value <= self.low if self.low_open else value < self.low)
         too_high = self.high is not None and (
             value >= self.high if self.high_open else value > self.high)
         if too_low or too_high:

@@ -150,7 +150,7 @@ class Trainer:
             finite = jnp.isfinite(loss)
             ok = ok & finite
             # A non-finite loss leaves the parameters as they were, for the diagnosis.
-            part = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+            part = jax.tree.map(lambda new, old, ok=finite: jnp.where(ok, new, old),
                                 _apply(part, updates), part)
             params, state = _overlay(params, part), new_state
             new_opt_states.append(opt_state)
