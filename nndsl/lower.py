@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nndsl.ir import Graph, Node, ParamSpec, Ref, Sym
+from nndsl.ir import Graph, Node, ParamSpec, Ref, Sym, walk
 from nndsl.ops import REGISTRY
 
 Params = dict[str, dict[str, jax.Array]]
@@ -135,6 +135,11 @@ class Compiled:
         return [(node, values[Ref(node.id)]) for node in self.graph if Ref(node.id) in values]
 
 
+def _stochastic(graph: Graph) -> bool:
+    """Whether any op in a body draws random numbers (else it needs no per-step keys)."""
+    return any(REGISTRY[node.op].stochastic for node, _ in walk(graph))
+
+
 def _hash(text: str) -> int:
     return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
@@ -209,12 +214,14 @@ class _Run:
         stacked = ({k: self.params[k] for k in p_layers}, {k: self.state[k] for k in s_layers},
                    jnp.arange(node.times))
         outer = (self.params, self.state, self.new_state, self.rng)
+        random = _stochastic(body)
 
         def step(h, sliced):
             p_slice, s_slice, i = sliced
             self.params = {**outer[0], **p_slice}
             self.state, self.new_state = {**outer[1], **s_slice}, {}
-            self.rng = jax.random.fold_in(outer[3], i)
+            if random:
+                self.rng = jax.random.fold_in(outer[3], i)
             out = self.graph(body, {"x": h})[body.outputs["out"]]
             new = {k: {**s_slice[k], **self.new_state.get(k, {})} for k in s_layers}
             return out, new
@@ -240,10 +247,12 @@ class _Run:
         carry = {name: jnp.zeros(self._runtime(body.type_of(body.inputs[f"state:{name}"])))
                  for name in hp["states"]}
         outer_rng, outer_inputs = self.rng, self.inputs
+        random = _stochastic(body)
 
         def step(states, sliced):
             x_t, t = sliced
-            self.rng = jax.random.fold_in(outer_rng, t)
+            if random:
+                self.rng = jax.random.fold_in(outer_rng, t)
             feed = {**dict(zip(seq_names, x_t)), **static_values,
                     **{f"state:{k}": v for k, v in states.items()}}
             values = self.graph(body, feed)

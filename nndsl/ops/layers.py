@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import product
 from math import prod
-
-import numpy as np
 
 from nndsl.ir import TensorType, dim_add, dim_mul
 from nndsl.ops.base import (
@@ -264,7 +263,7 @@ def conv_by_matmul(ctx, x, w, stride, pad, dilation):
         outs.append(out)
     padded = jnp.pad(x, [(0, 0), *widths, (0, 0)])
     columns = []
-    for offset in np.ndindex(*kernel):
+    for offset in product(*(range(k) for k in kernel)):
         start = [0, *(o * d for o, d in zip(offset, dilation)), 0]
         limit = [x.shape[0], *(st + (o - 1) * s + 1 for st, o, s in
                                zip(start[1:], outs, stride)), x.shape[-1]]
