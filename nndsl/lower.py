@@ -98,8 +98,9 @@ def _nest(flat: dict[str, jax.Array]) -> Params:
 class Compiled:
     """A graph ready to run: its parameter and state layout, `init` and `apply`."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, exact_gradients: bool = False):
         self.graph = graph
+        self.exact_gradients = exact_gradients
         self.param_slots = _slots(graph)
         self.state_slots = _slots(graph, attr="state")
 
@@ -117,6 +118,7 @@ class Compiled:
                  refs: list[Ref]) -> tuple[list[jax.Array], Params]:
         """The values of `refs` and the updated state (pure: jit and grad apply)."""
         run = _Run(params, state, rng, train, _batch_size(inputs))
+        run.exact_gradients = self.exact_gradients
         values = run.graph(self.graph, inputs)
         return [values[r] for r in refs], _merge(state, run.new_state)
 
@@ -167,6 +169,8 @@ class _Run:
         self.inputs: dict = {}
         # Inside lax.scan on the CPU backend, convolutions take a matmul form (see conv).
         self.slow_loop_conv = False
+        # Set by gradcheck: gradient-altering ops (grad_reverse) act as what they compute.
+        self.exact_gradients = False
 
     # What ops read ----------------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
 """Recurrent cells: the standard library's LSTM and GRU against the textbook equations in
-NumPy, step by step; back-propagation through time against finite differences (float64)."""
+NumPy, step by step; back-propagation through time against finite differences (float64,
+through `nndsl.gradcheck`)."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import nndsl
+from nndsl.gradcheck import gradcheck
 from nndsl.lower import Compiled
 
 RNG = np.random.RandomState(0)
@@ -59,30 +60,6 @@ def test_gru_matches_the_textbook(write_spec):
 
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
 def test_gradient_through_time_matches_finite_differences(write_spec, cell):
-    compiled, p, s = _cell_net(write_spec, cell)
-    with jax.enable_x64(True):
-        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), p)
-        x = jnp.asarray(RNG.randn(BATCH, T, D))
-        weights = jnp.asarray(RNG.randn(BATCH, T, H))
-
-        @jax.jit
-        def loss(q):
-            return jnp.sum(compiled.apply(q, s, {"x": x})[0]["y"] * weights)
-
-        grads = jax.grad(loss)(params)
-        eps = 1e-6
-        for layer, leaves in params.items():
-            for name, value in leaves.items():
-                flat = np.asarray(value).ravel()
-                for index in RNG.choice(flat.size, size=min(4, flat.size), replace=False):
-                    def shifted(delta, layer=layer, leaves=leaves, name=name, flat=flat,
-                                index=index, shape=value.shape):
-                        moved = flat.copy()
-                        moved[index] += delta
-                        q = {**params, layer: {**leaves, name: jnp.asarray(moved.reshape(shape))}}
-                        return float(loss(q))
-
-                    numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
-                    analytic = float(np.asarray(grads[layer][name]).ravel()[index])
-                    assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(numeric)), \
-                        (layer, name, index, numeric, analytic)
+    text = f"network N {{\n  input x: [B, {T}, {D}]\n  output y = x -> scan({cell}({H}))\n}}\n"
+    rows = gradcheck(nndsl.load(write_spec(text)).network("N"), samples=4, tol=1e-6)
+    assert len(rows) >= 3 and all(r.ok for r in rows), rows

@@ -150,7 +150,8 @@ def _contrastive(ctx, node, xs):
     a, b, same = xs
     jnp = ctx.jnp
     d = jnp.sqrt(jnp.sum((a - b) ** 2, axis=tuple(range(1, a.ndim))) + 1e-12)
-    same = same.reshape(same.shape[0]).astype(a.dtype)
+    same = jnp.broadcast_to(jnp.reshape(same, (-1,)) if same.ndim else same,
+                            (a.shape[0],)).astype(a.dtype)
     per = same * d ** 2 + (1 - same) * ctx.nn.relu(node.attrs["margin"] - d) ** 2
     return jnp.mean(per)
 

@@ -51,9 +51,9 @@ def _reduce_flops(ins, outs, hp):
     return elements(ins[0])
 
 
-def _binary(name, doc, rule=_broadcast_shape, flops=None):
+def _binary(name, doc, rule=_broadcast_shape, flops=None, differentiable=True):
     extra = {"flops": flops} if flops else {}
-    return OpDef(name, "math", doc, ("a", "b"), rule, **extra)
+    return OpDef(name, "math", doc, ("a", "b"), rule, differentiable=differentiable, **extra)
 
 
 def _reduction(name, doc):
@@ -63,8 +63,10 @@ def _reduction(name, doc):
 
 _OPS = [
     _binary("add", "a + b"), _binary("sub", "a - b"), _binary("mul", "a * b"),
-    _binary("div", "a / b"), _binary("pow", "a ** b"), _binary("mod", "a % b"),
-    _binary("floordiv", "a // b"),
+    _binary("div", "a / b"), _binary("pow", "a ** b"),
+    # a % b has slope 1 in a between jumps and none through b; a // b is piecewise constant.
+    _binary("mod", "a % b", differentiable=(True, False)),
+    _binary("floordiv", "a // b (no gradient)", differentiable=False),
     _binary("matmul", "a @ b (batched over leading axes)", _matmul_shape, _matmul_flops),
     _binary("minimum", "Elementwise minimum."), _binary("maximum", "Elementwise maximum."),
     OpDef("neg", "math", "-x", ("x",), lambda ins, hp: ins[0]),
