@@ -93,7 +93,31 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--tol", type=float, default=1e-5, metavar="T",
                            help="largest relative error accepted (default 1e-5)")
     gradcheck.add_argument("--seed", type=int, default=0, help="for inputs and entries")
+    sweep = sub.add_parser("sweep", help="search hyperparameters (the spec's sweep section)",
+                           description=SWEEP_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(sweep)
+    sweep.add_argument("--trials", type=int, help="override the sweep's `trials`")
+    sweep.add_argument("--jobs", type=int, default=1, help="trials run at once (default 1)")
+    sweep.add_argument("--train", help="the train section each trial runs")
+    sweep.add_argument("--epochs", type=int, help="override each trial's epochs")
+    sweep.add_argument("--seed", type=int, help="draws of the trials (default: the train seed)")
+    sweep.add_argument("--out", help="the sweep's directory (default runs/<spec>-sweep)")
+    sweep.add_argument("--runs", default="runs", help="where run directories live")
     return parser
+
+
+SWEEP_HELP = """\
+Search the `let` constants named in the spec's `sweep` section: `choice(...)`,
+`uniform(low, high)`, `loguniform(low, high)`, `int(low, high)`; random search with `trials`
+draws by default, every combination of `choice` values with `method = grid`. Each trial is a
+`nndsl train` run with --set values, in its own directory (trial-000, ...); a live table
+shows the trials, a final table ranks them by the train section's monitored quantity
+(early_stopping's monitor, else the validation loss), and the best --set line is printed.
+Draws come from the seed: rerunning an interrupted sweep skips the trials already done.
+
+example:  nndsl sweep specs/mlp_digits.nn --trials 4 --epochs 20
+"""
 
 
 GRADCHECK_HELP = """\

@@ -301,3 +301,52 @@ def gradcheck(args) -> int:
         return 1
     console.print(f"all {len(rows)} parameter tensors agree within {args.tol:g}")
     return 0
+
+
+def sweep(args) -> int:
+    """`nndsl sweep`: run the spec's sweep section, a live table of trials, the best `--set`."""
+    from pathlib import Path
+
+    from rich.live import Live
+
+    from nndsl.source import Span, error
+    from nndsl.sweep import plan_trials, ranked, run_sweep
+    from nndsl.training import check_sweep
+
+    spec = _spec(args)
+    if not spec.program.sweeps:
+        raise error("E072", "this spec has no `sweep` section",
+                    Span(spec.program.source, 1, 1, 1, 1))
+    entries = check_sweep(spec._elaborator(), spec.program.sweeps[0])
+    plan = _plan(spec, args.train)
+    count = args.trials or (entries["trials"].values["value"] if "trials" in entries else 10)
+    out = Path(args.out or Path(args.runs) / f"{Path(args.file).stem}-sweep")
+    trials = plan_trials(entries, count, args.seed or plan.settings["seed"], out)
+    console = Console()
+    console.print(f"sweep: {len(trials)} trials of {plan.model or 'train'} → {out}")
+    with Live(_trial_table(trials, "trials"), console=console, transient=False,
+              auto_refresh=False) as live:
+        run_sweep(trials, Path(args.file), args.train, args.epochs, args.jobs,
+                  lambda: live.update(_trial_table(trials, "trials"), refresh=True))
+    best = ranked(trials)
+    if not best:
+        print("sweep: no trial finished", file=sys.stderr)
+        return 1
+    console.print(_trial_table(best, f"ranked by {best[0].result['monitor']}"))
+    console.print("best: " + " ".join(best[0].set_args))
+    return 0 if len(best) == len(trials) else 1
+
+
+def _trial_table(trials, title: str) -> Table:
+    table = Table(title=title)
+    names = list(trials[0].values) if trials else []
+    for column in ("trial", *names, "monitor", "best", "status"):
+        table.add_column(column)
+    for t in trials:
+        score = t.score()
+        table.add_row(str(t.index), *(f"{t.values[n]:.4g}" if isinstance(t.values[n], float)
+                                      else str(t.values[n]) for n in names),
+                      t.result["monitor"] if t.result else "",
+                      f"{score:.4f}" if score is not None else "",
+                      t.status + (f": {t.log[-1]}" if t.log else ""))
+    return table

@@ -206,7 +206,9 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
 def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, started,
             console: Console) -> dict:
     test = trainer.evaluate(best["params"], best["state"], "test")
+    monitor = monitored_value(trainer.plan, history.rows[-1])[0] if history.rows else "val_loss"
     results = {"test": test, "best_epoch": history.best_epoch,
+               "monitor": monitor, "mode": monitor_mode(monitor), "best": history.best,
                "epochs_run": len(history.rows),
                "seconds": round(time.perf_counter() - started, 2)}
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
