@@ -117,3 +117,12 @@ def test_npz_and_csv_sources(tmp_path, capsys):
     spec.write_text(body.replace("DATA", 'npz("d.npz", x="imgs")'))
     assert main(["check", str(spec)]) == 1
     assert "has no array `imgs` (it has images, labels)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec,extra", [("dann.nn", []), ("gan.nn", []),
+                                        ("distill.nn", ["--train", "teacher"])])
+def test_train_sections_without_a_single_model_run_end_to_end(tmp_path, spec, extra):
+    out = tmp_path / "run"
+    assert main(["train", str(CONTRACT / spec), *extra, "--epochs", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    assert (out / "results.json").is_file()

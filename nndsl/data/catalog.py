@@ -64,7 +64,8 @@ SOURCES = {s.name: s for s in [
     DataSource("digit_pairs", "Pairs of digit images and whether they show the same class.",
                (Hyper("pairs", "int", 20000, low=1), *_SPLITS),
                lambda a: {"a": _t(8, 8, 1), "b": _t(8, 8, 1), "same": _t(1)}),
-    DataSource("digits_domains", "Labelled source digits and shifted, inverted target digits.",
+    DataSource("digits_domains", "Labelled source digits and a shifted target domain "
+               "(dimmer, grainier).",
                _SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32"),
                                    "x_target": _t(8, 8, 1), "y_target": _t(dtype="i32")}),
 ]}

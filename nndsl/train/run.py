@@ -77,7 +77,10 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
         _write_config(plan, options, epochs, trainer)
     best = _host({"params": params, "state": state})
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
-    console.print(f"training {plan.model or ', '.join(o.network for o in plan.objectives)} on "
+    # Steps that train against each other (a GAN) have no comparable loss: without an
+    # explicit monitor, the last epoch's parameters are the best ones.
+    adversarial = len(plan.objectives) > 1 and plan.early_stopping is None
+    console.print(f"training {', '.join(_trained(plan))} on "
                   f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
                   f"{trainer.steps_per_epoch} steps/epoch) → {run_dir}")
     epoch = first_epoch - 1
@@ -89,7 +92,7 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
             history.rows.append(row)
             monitor, value = monitored_value(plan, row)
             console.print(_epoch_line(row))
-            if improved(monitor_mode(monitor), value, history.best):
+            if adversarial or improved(monitor_mode(monitor), value, history.best):
                 history.best, history.best_epoch = value, epoch
                 # A host copy: the device buffers are donated to the next step.
                 best = _host({"params": params, "state": state})
@@ -106,6 +109,13 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
         raise
     results = _finish(trainer, best, history, run_dir, started, console)
     return results
+
+
+def _trained(plan: TrainPlan) -> list[str]:
+    """The networks a plan trains: its model, else those its losses reach."""
+    if plan.model:
+        return [plan.model]
+    return sorted({key.split(".")[0] for o in plan.objectives for key in o.keys})
 
 
 def _host(tree):
