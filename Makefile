@@ -22,8 +22,10 @@ install: $(VENV)/.installed
 demo: install
 	$(NNDSL) check $(SPEC)
 	$(NNDSL) summary $(SPEC) --batch 64
+	@mkdir -p $(OUT)
+	$(NNDSL) render $(SPEC) -o $(OUT)/network.png || $(NNDSL) render $(SPEC) -o $(OUT)/network.dot
 	$(NNDSL) train $(SPEC) --out $(OUT)
-	@echo "demo: trained $(SPEC); results, checkpoints and curves are in $(OUT)/"
+	@echo "demo: picture $(OUT)/network.png; results, checkpoints and curves (curves.png) in $(OUT)/"
 
 test: install
 	$(VENV)/bin/ruff check nndsl tests bench docs/make_gallery.py
