@@ -55,11 +55,11 @@ class Spec:
             if model:
                 return model
             if not networks:
-                raise error("E070", "this spec defines no network", _file_span(self.program))
+                raise error("E070", "this spec defines no network", self.file_span())
             return networks[0]
         if name not in networks:
             raise error("E070", f"no network `{name}` in {self.program.source.path}",
-                        _file_span(self.program),
+                        self.file_span(),
                         hint=did_you_mean(name, networks) or f"networks: {', '.join(networks)}")
         return name
 
@@ -75,7 +75,7 @@ class Spec:
         report = CheckReport()
         if not self.program.networks:
             report.diagnostics.append(error("E070", "this spec defines no network",
-                                            _file_span(self.program)).diagnostics[0])
+                                            self.file_span()).diagnostics[0])
         for name in self.program.networks:
             try:
                 graph = self._elaborator().network(name)
@@ -96,6 +96,10 @@ class Spec:
                 report.diagnostics += exc.diagnostics
         return report
 
+    def file_span(self) -> Span:
+        """Where errors about the spec as a whole (no network, no train section) point."""
+        return Span(self.program.source, 1, 1, 1, 1)
+
     def cost(self, name: str | None = None) -> Cost:
         return cost(self.network(name))
 
@@ -108,6 +112,3 @@ def load(path: str | Path, overrides: dict | None = None,
     """Parse a spec file (and its imports); raise SpecError for syntax or import problems."""
     return Spec(load_program(path, overrides), limits)
 
-
-def _file_span(program: Program) -> Span:
-    return Span(program.source, 1, 1, 1, 1)

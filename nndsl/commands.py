@@ -141,24 +141,18 @@ def _plan(spec, train_name: str | None, model: str | None = None):
 
     trains = spec.program.trains
     if not trains:
-        raise error("E071", "this spec has no `train` section", _file_span(spec))
+        raise error("E071", "this spec has no `train` section", spec.file_span())
     names = [t.name for t in trains]
     if train_name is None:
         section = trains[0]
     elif train_name in names:
         section = trains[names.index(train_name)]
     else:
-        raise error("E071", f"no `train {train_name}` section", _file_span(spec),
+        raise error("E071", f"no `train {train_name}` section", spec.file_span(),
                     hint=did_you_mean(train_name, [n for n in names if n]))
     if model is not None:
         spec.resolve(model)
     return elaborate_train(spec._elaborator(), section, model)
-
-
-def _file_span(spec):
-    from nndsl.source import Span
-
-    return Span(spec.program.source, 1, 1, 1, 1)
 
 
 def train(args) -> int:
@@ -309,14 +303,13 @@ def sweep(args) -> int:
 
     from rich.live import Live
 
-    from nndsl.source import Span, error
+    from nndsl.source import error
     from nndsl.sweep import plan_trials, ranked, run_sweep
     from nndsl.training import check_sweep
 
     spec = _spec(args)
     if not spec.program.sweeps:
-        raise error("E072", "this spec has no `sweep` section",
-                    Span(spec.program.source, 1, 1, 1, 1))
+        raise error("E072", "this spec has no `sweep` section", spec.file_span())
     entries = check_sweep(spec._elaborator(), spec.program.sweeps[0])
     plan = _plan(spec, args.train)
     count = args.trials or (entries["trials"].values["value"] if "trials" in entries else 10)

@@ -96,6 +96,11 @@ def test_predict_checks_input_shapes(tmp_path, capsys):
     assert main(["predict", str(XOR), "--run", str(run), "--input", str(tmp_path / "bad.npz"),
                  "--output", str(tmp_path / "o.npz")]) == 1
     assert "must be [B, 2], got [2, 3]" in capsys.readouterr().err
+    (tmp_path / "broken.npz").write_text("not a zip")
+    assert main(["predict", str(XOR), "--run", str(run), "--input",
+                 str(tmp_path / "broken.npz"), "--output", str(tmp_path / "o.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "internal error" not in err
 
 
 def test_npz_and_csv_sources(tmp_path, capsys):

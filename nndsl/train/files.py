@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from nndsl.data import files as data_files
+from nndsl.data.files import FILE_SOURCES
 from nndsl.ir import Graph, Sym
 from nndsl.source import NO_SPAN, Diagnostic, SpecError
 
@@ -18,14 +21,13 @@ def read_inputs(path: Path, graph: Graph) -> dict[str, np.ndarray]:
     """One array per network input, checked against the input's declared shape and dtype."""
     if not path.is_file():
         raise _fail(f"input file {path} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    elif path.suffix == ".csv":
-        table = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float32)
-        arrays = {"x": np.stack([table[n] for n in table.dtype.names], 1)}
-    else:
+    kind = path.suffix.lstrip(".")
+    if kind not in FILE_SOURCES:
         raise _fail(f"{path}: inputs are read from .npz or .csv files")
+    try:
+        arrays = data_files.load(kind, path, {})
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise _fail(f"cannot read {path}: {exc}") from None
     inputs = {}
     for name, ref in graph.inputs.items():
         want = graph.type_of(ref)
