@@ -6,7 +6,9 @@ NNDSL  := $(VENV)/bin/nndsl
 SPEC   ?= specs/mlp_digits.nn
 OUT    ?= runs/demo
 
-.PHONY: demo test accept bench install clean
+WHEEL_VENV := build/wheel-venv
+
+.PHONY: demo test accept bench install clean wheel-test grammar
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,12 +29,28 @@ demo: install
 	$(NNDSL) train $(SPEC) --out $(OUT)
 	@echo "demo: picture $(OUT)/network.png; results, checkpoints and curves (curves.png) in $(OUT)/"
 
-test: install
+test: install wheel-test
 	$(VENV)/bin/ruff check nndsl tests bench docs/make_gallery.py
 	$(PY) -m pytest -q
+
+# The package as a user gets it: a wheel, installed into a fresh venv, run from outside the tree.
+wheel-test: install
+	rm -rf dist $(WHEEL_VENV)
+	$(PY) -m build --wheel --outdir dist . >/dev/null
+	$(VENV)/bin/check-wheel-contents dist/*.whl
+	python3 -m zipfile -l dist/*.whl | grep -q 'nndsl/grammars/nn.lark'
+	python3 -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet dist/*.whl
+	cd $(WHEEL_VENV) && bin/nndsl check $(CURDIR)/specs/mlp_digits.nn
+	cd $(WHEEL_VENV) && bin/python -m nndsl train $(CURDIR)/specs/perceptron_xor.nn \
+	  --epochs 1 --out $(CURDIR)/$(WHEEL_VENV)/run --quiet
+
+# Regenerate the parser tables after editing grammars/nn.lark (a test says when they are stale).
+grammar: install
+	PYTHONHASHSEED=0 $(PY) -c 'from nndsl.grammar import main; main()'
 
 accept: install
 	$(PY) -m pytest -q -m slow
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build dist *.egg-info

@@ -63,9 +63,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="show Python tracebacks for internal errors")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nndsl")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nndsl", description="A declarative graph compiler for neural-network specs.")
+    parser.add_argument("--version", action="version", version=f"nndsl {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = sub.add_parser("check", help="check a spec statically", description=CHECK_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import lark
 from lark import Token, Transformer, v_args
 
 from nndsl import ast
+from nndsl.grammar import parser as _parser
 from nndsl.source import Source, Span, error
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammars" / "nn.lark"
 MAX_NESTING = 200
 
 _TOKEN_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "$END": "the end of the file",
 }
-
-
-@cache
-def _parser() -> lark.Lark:
-    return lark.Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True,
-                     maybe_placeholders=True, cache=True)
 
 
 def parse(source: Source) -> ast.Module:
@@ -43,29 +34,37 @@ def parse(source: Source) -> ast.Module:
 
 
 def _check_nesting(source: Source) -> None:
-    """Refuse absurdly nested brackets up front, before they can exhaust the parser's stack."""
-    depth, line, column = 0, 1, 0
-    in_comment = in_string = False
-    for char in source.text:
-        column += 1
-        if char == "\n":
-            line, column, in_comment = line + 1, 0, False
-        elif in_comment:
-            continue
+    """Refuse absurdly nested brackets up front, before they can exhaust the parser's stack.
+
+    Brackets inside comments and strings do not count; a string ends at its closing quote
+    (not at an escaped `\\"`) or, as in the grammar, at the end of its line.
+    """
+    depth = 0
+    for number, text in enumerate(source.lines, start=1):
+        for column, char in _code_characters(text):
+            if char in "([{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise error("E002", f"brackets nest more than {MAX_NESTING} deep",
+                                Span(source, number, column, number, column + 1),
+                                hint="name the inner parts with bindings (`h = ...`) instead")
+            elif char in ")]}":
+                depth = max(0, depth - 1)
+
+
+def _code_characters(line: str):
+    """(1-based column, character) of one line's characters outside strings and comments."""
+    in_string = escaped = False
+    for column, char in enumerate(line, start=1):
+        if in_string:
+            in_string = escaped or char != '"'
+            escaped = not escaped and char == "\\"
         elif char == '"':
-            in_string = not in_string
-        elif in_string:
-            continue
+            in_string = True
         elif char == "#":
-            in_comment = True
-        elif char in "([{":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise error("E002", f"brackets nest more than {MAX_NESTING} deep",
-                            Span(source, line, column, line, column + 1),
-                            hint="name the inner parts with bindings (`h = ...`) instead")
-        elif char in ")]}":
-            depth = max(0, depth - 1)
+            return
+        else:
+            yield column, char
 
 
 def _printable(char: str) -> str:
@@ -105,7 +104,7 @@ def _unexpected_token(source: Source, exc: lark.UnexpectedToken):
 
 
 def _at_end(source: Source, expected) -> Exception:
-    lines = source.text.splitlines() or [""]
+    lines = source.text.removesuffix("\n").split("\n")
     line, column = len(lines), len(lines[-1]) + 1
     return error("E001", f"unexpected end of file; expected {_expected_words(expected)}",
                  Span(source, line, column, line, column + 1),

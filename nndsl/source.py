@@ -10,10 +10,19 @@ from pathlib import Path
 
 @dataclass(frozen=True, eq=False)
 class Source:
-    """A spec file's text and the name it is reported under."""
+    """A spec file's text and the name it is reported under.
+
+    One line model for the parser and the diagnostics: a leading byte-order mark is dropped and
+    CRLF and lone CR become LF, so `\\n` alone ends a line; a form feed or a Unicode line
+    separator (U+2028) is an ordinary character, as it is to the grammar.
+    """
 
     path: str
     text: str = field(repr=False)
+
+    def __post_init__(self):
+        text = self.text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+        object.__setattr__(self, "text", text)
 
     @classmethod
     def read(cls, path: str | Path) -> Source:
@@ -23,7 +32,7 @@ class Source:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        return self.text.split("\n")
 
     def line(self, number: int) -> str:
         """The 1-based line `number`, without its line ending."""
