@@ -61,6 +61,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="refuse specs with more trainable parameters (default 1e9)")
     parser.add_argument("--debug", action="store_true",
                         help="show Python tracebacks for internal errors")
+    parser.add_argument("--data-root", dest="data_roots", action="append", default=[],
+                        metavar="DIR",
+                        help="also let the spec read imports and data files under DIR (by "
+                        "default only under the spec's own folder); repeatable; see "
+                        "docs/security.md")
+    parser.add_argument("--allow-outside-runs", action="store_true",
+                        help="let load(Net, \"run\") name a run outside the runs folder "
+                        "(an absolute path or one through ..)")
 
 
 def _version() -> str:

@@ -16,6 +16,9 @@ NON_FINITE = "E084"
 
 
 def _spec(args):
+    from nndsl import paths
+
+    paths.configure(args.data_roots, args.allow_outside_runs)
     return load(args.file, dict(args.overrides), Limits(max_params=args.max_params))
 
 
@@ -172,7 +175,8 @@ def train(args) -> int:
         name = run_name(Path(args.file), plan) + (f"-{args.model}" if args.model else "")
         run_dir = Path(args.out) if args.out else runs_root / name
     options = RunOptions(run_dir, Path(args.file), runs_root, args.epochs, bool(args.resume),
-                         progress=sys.stdout.isatty() and not args.quiet)
+                         progress=sys.stdout.isatty() and not args.quiet,
+                         overrides=list(args.overrides))
     try:
         fit(plan, options, console)
     except NonFinite as exc:
@@ -193,7 +197,7 @@ def evaluate(args) -> int:
     spec = _spec(args)
     plan = _plan(spec, args.train, args.model)
     trainer = Trainer(plan, load_data(plan), plan.settings["epochs"])
-    saved = checkpoint.read(_best(Path(args.run)))
+    saved = checkpoint.matching(_best(Path(args.run)), trainer.compiled)
     values = trainer.evaluate(saved["params"], saved["state"], args.split)
     print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
@@ -204,7 +208,7 @@ def _best(run):
     from nndsl.source import NO_SPAN, Diagnostic, SpecError
 
     path = run / "best.ckpt"
-    if not path.is_file():
+    if not path.exists():
         raise SpecError(Diagnostic("E083", f"no checkpoint at {path}: train first", NO_SPAN))
     return path
 
@@ -222,9 +226,11 @@ def predict(args) -> int:
     spec = _spec(args)
     name = spec.resolve(args.model)
     graph = spec.network(name)
-    saved = checkpoint.read(_best(Path(args.run)))
+    compiled = Compiled(graph)
+    # A run may hold other networks too (a GAN's): only this one's tensors must match.
+    saved = checkpoint.matching(_best(Path(args.run)), compiled, exact=False)
     inputs = read_inputs(Path(args.input), graph)
-    outputs, _ = Compiled(graph).apply(saved["params"], saved["state"], inputs)
+    outputs, _ = compiled.apply(saved["params"], saved["state"], inputs)
     np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
     print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
           f"to {args.output}")
@@ -320,7 +326,8 @@ def sweep(args) -> int:
     with Live(_trial_table(trials, "trials"), console=console, transient=False,
               auto_refresh=False) as live:
         run_sweep(trials, Path(args.file), args.train, args.epochs, args.jobs,
-                  lambda: live.update(_trial_table(trials, "trials"), refresh=True))
+                  lambda: live.update(_trial_table(trials, "trials"), refresh=True),
+                  _access_args(args))
     best = ranked(trials)
     if not best:
         print("sweep: no trial finished", file=sys.stderr)
@@ -328,6 +335,12 @@ def sweep(args) -> int:
     console.print(_trial_table(best, f"ranked by {best[0].result['monitor']}"))
     console.print("best: " + " ".join(best[0].set_args))
     return 0 if len(best) == len(trials) else 1
+
+
+def _access_args(args) -> list[str]:
+    """The file-access options a sweep's trials inherit."""
+    extra = [arg for root in args.data_roots for arg in ("--data-root", root)]
+    return extra + (["--allow-outside-runs"] if args.allow_outside_runs else [])
 
 
 def _trial_table(trials, title: str) -> Table:

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from nndsl import ast
+from nndsl import ast, paths
 from nndsl.parse import parse
+from nndsl.paths import STD_DIR, PathRefused
 from nndsl.source import Source, Span, error
-
-STD_DIR = Path(__file__).resolve().parent / "std"
 
 
 @dataclass
@@ -32,7 +31,9 @@ def _std_modules() -> tuple[ast.Module, ...]:
 
 
 def load(path: str | Path, overrides: dict[str, object] | None = None) -> Program:
-    """Parse a spec file and everything it imports; raise SpecError on the first problem."""
+    """Parse a spec file and everything it imports; raise SpecError on the first problem.
+    The spec's folder becomes where its imports and data files may be (nndsl.paths)."""
+    paths.set_spec(Path(path))
     source = _read(Path(path), None)
     program = Program(source, overrides=dict(overrides or {}))
     for module in _std_modules():
@@ -42,12 +43,18 @@ def load(path: str | Path, overrides: dict[str, object] | None = None) -> Progra
 
 
 def _read(path: Path, span: Span | None) -> Source:
+    """The spec (span None) or an import (at `span`): a regular file within the size cap;
+    an import also under the folders the spec may read."""
+    where = span or paths.file_span(path)
     try:
-        return Source.read(path)
+        if span is not None:
+            paths.inside_roots(path, "import")
+        return paths.read_source(path)
+    except PathRefused as exc:
+        raise paths.refused(exc, where) from None
     except OSError as exc:
         if span is None:
-            raise error("E003", f"cannot read {path}: {exc.strerror}",
-                        Span(Source(str(path), ""), 0, 0, 0, 0)) from None
+            raise error("E003", f"cannot read {path}: {exc.strerror}", where) from None
         raise error("E003", f"cannot import `{path}`: {exc.strerror}", span) from None
 
 

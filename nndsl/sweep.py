@@ -77,7 +77,8 @@ def plan_trials(entries: dict[str, Config], trials: int, seed: int, out: Path) -
     return [Trial(i, values, out / f"trial-{i:03d}") for i, values in enumerate(draws)]
 
 
-def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None) -> Trial:
+def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None,
+              extra: tuple[str, ...] = ()) -> Trial:
     """Train one trial in its own process (unless its results already exist)."""
     results = trial.run_dir / "results.json"
     if results.is_file():
@@ -88,6 +89,7 @@ def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None) -
                "--out", str(trial.run_dir), *trial.set_args]
     command += ["--train", train] if train else []
     command += ["--epochs", str(epochs)] if epochs else []
+    command += list(extra)
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode == 0 and results.is_file():
         trial.result, trial.status = json.loads(results.read_text()), "done"
@@ -98,10 +100,12 @@ def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None) -
 
 
 def run_sweep(trials: list[Trial], spec: Path, train: str | None, epochs: int | None,
-              jobs: int, on_update) -> list[Trial]:
-    """Run the trials, `jobs` at a time, calling `on_update()` whenever one finishes."""
+              jobs: int, on_update, extra: tuple[str, ...] = ()) -> list[Trial]:
+    """Run the trials, `jobs` at a time, calling `on_update()` whenever one finishes;
+    `extra` arguments (file-access options) go to every trial's command."""
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_trial, t, spec, train, epochs) for t in trials]
+        futures = [pool.submit(run_trial, t, spec, train, epochs, tuple(extra))
+                   for t in trials]
         for future in futures:
             future.result()
             on_update()

@@ -1,13 +1,13 @@
 """Training from the command line: it learns, it resumes exactly, it fails clearly."""
 
 import json
-import pickle
 import re
 
 import numpy as np
 import pytest
 
 from nndsl.cli import main
+from nndsl.train import checkpoint
 from tests.conftest import CONTRACT
 
 XOR = CONTRACT / "perceptron_xor.nn"
@@ -29,8 +29,7 @@ def test_xor_mlp_learns_and_the_perceptron_cannot(tmp_path):
 
 
 def _params(run_dir):
-    with open(run_dir / "last.ckpt", "rb") as f:
-        return pickle.load(f)["params"]
+    return checkpoint.read(run_dir / "last.ckpt")["params"]
 
 
 def test_resume_reaches_the_same_parameters(tmp_path, write_spec):

@@ -1,6 +1,11 @@
 """User data files as data sources: `npz("d.npz", x="images", y="labels")`, `csv("t.csv",
 y="label")`. Paths are relative to the spec; `field="name"` renames an array or column to the
-field the model reads. Integer arrays become i32 fields, everything else f32."""
+field the model reads. Integer arrays become i32 fields, everything else f32.
+
+A spec's files are opened through nndsl.paths: only regular files under the folders the spec
+may read, at most DATA_MAX_BYTES. Errors name arrays or columns the spec asked for, never
+the text of the file (a csv "header" could be any file's first line); an .npz's array names,
+the structure of a valid archive, are listed."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nndsl import paths
 from nndsl.data.catalog import B
 from nndsl.ir import TensorType
 
@@ -16,10 +22,16 @@ FILE_SOURCES = ("npz", "csv")
 OPTIONS = {"val": 0.1, "test": 0.2, "seed": 0}
 
 
+def _open(path: Path, from_spec: bool):
+    """The file, opened by the access policy (a spec's files only under its read roots)."""
+    return paths.open_regular(paths.data_file(path) if from_spec else path,
+                              paths.DATA_MAX_BYTES, "data file")
+
+
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Array shapes and dtypes from the .npy headers inside an .npz, without loading data."""
     headers = {}
-    with zipfile.ZipFile(path) as archive:
+    with _open(path, True) as raw, zipfile.ZipFile(raw) as archive:
         for name in archive.namelist():
             with archive.open(name) as f:
                 fmt = np.lib.format
@@ -31,8 +43,9 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 
 
 def _csv_columns(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [c.strip() for c in f.readline().split(",")]
+    with _open(path, True) as f:
+        # A header longer than this is not a csv header: do not read a whole file as a line.
+        return [c.strip() for c in f.readline(1 << 20).decode("utf-8", "replace").split(",")]
 
 
 def fields(kind: str, path: Path, renames: dict[str, str]) -> dict[str, TensorType]:
@@ -42,6 +55,7 @@ def fields(kind: str, path: Path, renames: dict[str, str]) -> dict[str, TensorTy
         inverse = {array: field for field, array in renames.items()}
         missing = [a for a in renames.values() if a not in headers]
         if missing:
+            # Array names are a valid archive's structure, not free text: list them.
             raise ValueError(f"{path.name} has no array `{missing[0]}` (it has "
                              f"{', '.join(headers)})")
         return {inverse.get(name, name): TensorType((B, *shape[1:]),
@@ -50,7 +64,8 @@ def fields(kind: str, path: Path, renames: dict[str, str]) -> dict[str, TensorTy
     columns = _csv_columns(path)
     missing = [c for c in renames.values() if c not in columns]
     if missing:
-        raise ValueError(f"{path.name} has no column `{missing[0]}` (it has {', '.join(columns)})")
+        raise ValueError(f"{path.name} has no column `{missing[0]}` in its header line (it has "
+                         f"{len(columns)} columns)")
     out = {field: TensorType((B,), "i32") for field in renames}
     features = [c for c in columns if c not in renames.values()]
     if features:
@@ -58,15 +73,18 @@ def fields(kind: str, path: Path, renames: dict[str, str]) -> dict[str, TensorTy
     return out
 
 
-def load(kind: str, path: Path, renames: dict[str, str]) -> dict[str, np.ndarray]:
-    """Every field of the file as arrays (i32 or f32)."""
+def load(kind: str, path: Path, renames: dict[str, str], from_spec: bool = True,
+         ) -> dict[str, np.ndarray]:
+    """Every field of the file as arrays (i32 or f32). `from_spec`: a file a spec names,
+    under its read roots; else one the command line names (predict's inputs)."""
     if kind == "npz":
-        with np.load(path, allow_pickle=False) as f:
+        with _open(path, from_spec) as raw, np.load(raw, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         inverse = {array: field for field, array in renames.items()}
         arrays = {inverse.get(k, k): v for k, v in arrays.items()}
     else:
-        table = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64)
+        with _open(path, from_spec) as raw:
+            table = np.genfromtxt(raw, delimiter=",", names=True, dtype=np.float64)
         columns = list(table.dtype.names)
         arrays = {field: table[column] for field, column in renames.items()}
         features = [c for c in columns if c not in renames.values()]

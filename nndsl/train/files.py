@@ -19,13 +19,13 @@ def _fail(message: str) -> SpecError:
 
 def read_inputs(path: Path, graph: Graph) -> dict[str, np.ndarray]:
     """One array per network input, checked against the input's declared shape and dtype."""
-    if not path.is_file():
+    if not path.exists():
         raise _fail(f"input file {path} does not exist")
     kind = path.suffix.lstrip(".")
     if kind not in FILE_SOURCES:
         raise _fail(f"{path}: inputs are read from .npz or .csv files")
     try:
-        arrays = data_files.load(kind, path, {})
+        arrays = data_files.load(kind, path, {}, from_spec=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise _fail(f"cannot read {path}: {exc}") from None
     inputs = {}

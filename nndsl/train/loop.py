@@ -22,6 +22,7 @@ from nndsl.data.files import FILE_SOURCES
 from nndsl.data.sources import LOADERS, Splits, split_fraction
 from nndsl.ir import Sym
 from nndsl.lower import Compiled, Params
+from nndsl.paths import check_run_reference
 from nndsl.source import error
 from nndsl.train import checkpoint
 from nndsl.train.augment import augment
@@ -223,26 +224,25 @@ def improved(mode: str, value: float, best: float | None) -> bool:
 
 
 def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: str) -> Params:
-    """Fill the parameters of `load(Net, "run")` networks from that run's best checkpoint."""
+    """Fill the parameters of `load(Net, "run")` networks from that run's best checkpoint
+    (found under the runs root only, see nndsl.paths), checking every name and shape."""
     prefixes = sorted({layer.split(".")[0] for layer in params if "@" in layer.split(".")[0]})
     for prefix in prefixes:
         network, run = prefix.split("@", 1)
-        run_dir = checkpoint.find_run(runs_root, spec_stem, run)
+        reference = check_run_reference(run, plan.data.span)
+        run_dir = checkpoint.find_run(runs_root, spec_stem, reference)
         if run_dir is None:
+            looked = " and ".join(str(p) for p in reference.candidates(runs_root, spec_stem))
             raise error("E082", f"load({network}, \"{run}\"): no run `{run}` under {runs_root} "
-                        f"(looked for {runs_root / f'{spec_stem}-{run}'} and "
-                        f"{runs_root / run}); train it first", plan.data.span)
-        saved = checkpoint.read(run_dir / "best.ckpt")["params"]
+                        f"(looked for {looked}); train it first", plan.data.span)
+        saved = checkpoint.read(run_dir / "best.ckpt")
+        wanted = {f"params/{layer[len(prefix) + 1:]}.{name}": value.shape
+                  for layer in params if layer.split(".")[0] == prefix
+                  for name, value in params[layer].items()}
+        checkpoint.expect({k: v for k, v in saved.tensors.items() if k in wanted}, wanted,
+                          f"load({network}, \"{run}\"): ", plan.data.span, code="E082")
         for layer in [k for k in params if k.split(".")[0] == prefix]:
-            source = layer[len(prefix) + 1:]
-            for name, value in params[layer].items():
-                have = saved.get(source, {}).get(name)
-                if have is None or have.shape != value.shape:
-                    got = "missing" if have is None else str(list(have.shape))
-                    raise error("E082", f"load({network}, \"{run}\"): tensor `{source}.{name}` "
-                                f"is {got} in the run but {list(value.shape)} in this spec",
-                                plan.data.span)
-                params[layer][name] = jnp.asarray(have)
+            for name in params[layer]:
+                params[layer][name] = jnp.asarray(
+                    saved.tensors[f"params/{layer[len(prefix) + 1:]}.{name}"])
     return params
-
-

@@ -4,12 +4,15 @@ checkpoints, resumption, the final test evaluation, metrics and learning curves.
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import json
 import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -19,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nndsl.cli import STARTED
+from nndsl.paths import file_span
 from nndsl.source import error
 from nndsl.train import checkpoint
 from nndsl.train.loop import (
@@ -41,6 +45,10 @@ class RunOptions:
     epochs: int | None = None
     resume: bool = False
     progress: bool = True
+    overrides: list[tuple[str, object]] = field(default_factory=list)
+
+
+IN_USE = "E093"
 
 
 class NonFinite(Exception):
@@ -65,17 +73,45 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     epochs = options.epochs or plan.settings["epochs"]
     data = load_data(plan)
     trainer = Trainer(plan, data, epochs)
-    seed = plan.settings["seed"]
     run_dir = options.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(run_dir):
+        if checkpoint.remove_orphans(run_dir):
+            console.print(f"removed the unfinished checkpoint files of an interrupted run "
+                          f"in {run_dir}")
+        return _train(plan, options, console, data, trainer, epochs, started)
+
+
+@contextmanager
+def _locked(run_dir: Path):
+    """Hold `run_dir/.lock` (an advisory lock) so that two runs never share a directory."""
+    handle = open(run_dir / ".lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise error(IN_USE, f"{run_dir} is in use by another `nndsl train`; wait for it to "
+                    "finish, or train into another directory with --out", file_span(run_dir),
+                    ) from None
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer: Trainer,
+           epochs: int, started: float) -> dict:
+    seed, run_dir = plan.settings["seed"], options.run_dir
     params, state, opt_states = trainer.init(seed)
     params = frozen_params(params, plan, options.runs_root, options.spec_path.stem)
     history, first_epoch = History(), 1
     if options.resume:
-        params, state, opt_states, history, first_epoch = _resume(run_dir, trainer)
+        params, state, opt_states, history, first_epoch = _resume(run_dir, trainer,
+                                                                  opt_states)
     else:
         _write_config(plan, options, epochs, trainer)
-    best = _host({"params": params, "state": state})
+    best = _best_so_far(run_dir, trainer) if options.resume else None
+    best = best or _host({"params": params, "state": state})
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
     # Steps that train against each other (a GAN) have no comparable loss: without an
     # explicit monitor, the last epoch's parameters are the best ones.
@@ -187,15 +223,28 @@ def _save_last(run_dir, params, state, opt_states, history: History, epoch: int)
         "history": history.rows, "best": history.best, "best_epoch": history.best_epoch})
 
 
-def _resume(run_dir: Path, trainer: Trainer):
+def _resume(run_dir: Path, trainer: Trainer, fresh_opt_states):
+    """The run's last checkpoint, checked against this spec; optimizer states take the
+    structure of freshly initialised ones."""
     path = run_dir / "last.ckpt"
-    if not path.is_file():
-        raise error("E083", f"cannot resume: {path} does not exist", trainer.plan.data.span)
-    saved = checkpoint.read(path)
+    span = trainer.plan.data.span
+    if not path.exists():
+        raise error("E083", f"cannot resume: {path} does not exist", span)
+    saved = checkpoint.matching(path, trainer.compiled)
+    opt_states = checkpoint.restore_opt(saved, fresh_opt_states)
     history = History(saved["history"], saved["best"], saved["best_epoch"])
     to_device = lambda tree: jax.tree.map(jnp.asarray, tree)  # noqa: E731
     return (to_device(saved["params"]), to_device(saved["state"]),
-            to_device(saved["opt_states"]), history, saved["epoch"] + 1)
+            to_device(opt_states), history, saved["epoch"] + 1)
+
+
+def _best_so_far(run_dir: Path, trainer: Trainer) -> dict | None:
+    """A resumed run's best parameters and state, for the final test evaluation."""
+    path = run_dir / "best.ckpt"
+    if not path.exists():
+        return None
+    saved = checkpoint.matching(path, trainer.compiled)
+    return {"params": saved["params"], "state": saved["state"]}
 
 
 def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Trainer) -> None:
@@ -209,6 +258,10 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
                        for o in plan.objectives],
         "settings": {**plan.settings, "epochs": epochs}, "batch": trainer.batch,
         "metrics": list(plan.metrics),
+        "spec_sha256": hashlib.sha256(options.spec_path.read_bytes()).hexdigest(),
+        "set": {name: value for name, value in options.overrides},
+        "shapes": {name: list(shape) for name, shape in
+                   checkpoint.spec_shapes(trainer.compiled).items()},
     }
     (options.run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
