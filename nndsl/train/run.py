@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nndsl.cli import STARTED
+from nndsl.elab import TrainPlan
 from nndsl.source import error
 from nndsl.train import checkpoint
 from nndsl.train.loop import (
@@ -30,7 +31,6 @@ from nndsl.train.loop import (
     monitor_mode,
     monitored_value,
 )
-from nndsl.training import TrainPlan
 
 
 @dataclass
