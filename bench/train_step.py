@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nndsl.api import load  # noqa: E402
-from nndsl.commands import _plan  # noqa: E402
 from nndsl.train.loop import Trainer  # noqa: E402
 
 SPECS = ROOT / "bench" / "specs"
@@ -58,7 +57,7 @@ def compare(ours, hand, rounds: int = 60) -> tuple[float, float]:
 
 def nndsl_step(spec: str, train: str | None, batch: int):
     """nndsl's own jitted train step (as `nndsl train` runs it) on one fixed batch."""
-    plan = _plan(load(SPECS / spec), train)
+    plan = load(SPECS / spec).plan(train)
     from nndsl.train.loop import load_data
 
     trainer = Trainer(plan, load_data(plan), 1)
@@ -184,7 +183,7 @@ def _synthetic(plan, n: int = 64) -> dict:
 
 def compile_seconds(spec_path: Path, overrides: dict, train: str | None = None) -> float:
     """Compile time of the train step alone (lowering and XLA compilation)."""
-    plan = _plan(load(spec_path, overrides), train)
+    plan = load(spec_path, overrides).plan(train)
     trainer = Trainer(plan, _synthetic(plan), 1)
     params, state, opt_states = trainer.init(0)
     batch = {k: v[:64] for k, v in trainer.device_data["train"].items()}

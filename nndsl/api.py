@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nndsl.elaborate import Elaborator, Limits
+from nndsl.elab import Config, Elaborator, Limits, TrainPlan, check_sweep, elaborate_train
 from nndsl.ir import Graph, count_params
 from nndsl.passes.cost import Cost, cost
 from nndsl.program import Program
 from nndsl.program import load as load_program
 from nndsl.source import Diagnostic, Span, SpecError, did_you_mean, error
-from nndsl.training import TrainPlan, check_sweep, elaborate_train
 
 
 @dataclass
@@ -95,6 +94,28 @@ class Spec:
             except SpecError as exc:
                 report.diagnostics += exc.diagnostics
         return report
+
+    def plan(self, train_name: str | None = None, model: str | None = None) -> TrainPlan:
+        """The checked plan of the train section named `train_name` (default: the first),
+        with network `model` (`--model`) in place of the section's own model."""
+        trains = self.program.trains
+        if not trains:
+            raise error("E071", "this spec has no `train` section", self.file_span())
+        names = [t.name for t in trains]
+        if train_name is not None and train_name not in names:
+            raise error("E071", f"no `train {train_name}` section", self.file_span(),
+                        hint=did_you_mean(train_name, [n for n in names if n]))
+        section = trains[names.index(train_name) if train_name is not None else 0]
+        if model is not None:
+            self.resolve(model)
+        return elaborate_train(self._elaborator(), section, model)
+
+    def sweep_entries(self, index: int = 0) -> dict[str, Config]:
+        """The checked entries of the spec's sweep section `index`: distributions by name,
+        plus `trials` and `method` when given."""
+        if not self.program.sweeps:
+            raise error("E072", "this spec has no `sweep` section", self.file_span())
+        return check_sweep(self._elaborator(), self.program.sweeps[index])
 
     def file_span(self) -> Span:
         """Where errors about the spec as a whole (no network, no train section) point."""

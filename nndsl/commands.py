@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.table import Table
 
 from nndsl.api import CheckReport, load
-from nndsl.elaborate import Limits
+from nndsl.elab import Limits
+from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.ir import Graph
-from nndsl.train.catalog import OPTIMIZER_SLOTS
 
 NON_FINITE = "E084"
 
@@ -136,28 +136,6 @@ def _bytes(n: int | None) -> str:
 __all__ = ["check", "summary", "CheckReport"]
 
 
-def _plan(spec, train_name: str | None, model: str | None = None):
-    """The checked plan of the train section named `train_name` (default: the first), with
-    `model` (--model) in place of the section's own model."""
-    from nndsl.source import did_you_mean, error
-    from nndsl.training import elaborate_train
-
-    trains = spec.program.trains
-    if not trains:
-        raise error("E071", "this spec has no `train` section", spec.file_span())
-    names = [t.name for t in trains]
-    if train_name is None:
-        section = trains[0]
-    elif train_name in names:
-        section = trains[names.index(train_name)]
-    else:
-        raise error("E071", f"no `train {train_name}` section", spec.file_span(),
-                    hint=did_you_mean(train_name, [n for n in names if n]))
-    if model is not None:
-        spec.resolve(model)
-    return elaborate_train(spec._elaborator(), section, model)
-
-
 def train(args) -> int:
     """`nndsl train`: fit the spec's train section; writes a run directory."""
     from pathlib import Path
@@ -166,7 +144,7 @@ def train(args) -> int:
     from nndsl.train.run import train as fit
 
     spec = _spec(args)
-    plan = _plan(spec, args.train, args.model)
+    plan = spec.plan(args.train, args.model)
     console = Console(stderr=False)
     runs_root = Path(args.runs)
     if args.resume:
@@ -195,7 +173,7 @@ def evaluate(args) -> int:
     from nndsl.train.loop import Trainer, load_data
 
     spec = _spec(args)
-    plan = _plan(spec, args.train, args.model)
+    plan = spec.plan(args.train, args.model)
     trainer = Trainer(plan, load_data(plan), plan.settings["epochs"])
     saved = checkpoint.matching(_best(Path(args.run)), trainer.compiled)
     values = trainer.evaluate(saved["params"], saved["state"], args.split)
@@ -246,7 +224,7 @@ def render(args) -> int:
 
     spec = _spec(args)
     if args.train is not None:
-        plan = _plan(spec, args.train or None)
+        plan = spec.plan(args.train or None)
         trained_by = {k: o.network or plan.model for o in plan.objectives for k in o.keys}
         ends = {f"loss of {o.network}" if o.network else "loss": o.loss
                 for o in plan.objectives}
@@ -309,15 +287,11 @@ def sweep(args) -> int:
 
     from rich.live import Live
 
-    from nndsl.source import error
     from nndsl.sweep import plan_trials, ranked, run_sweep
-    from nndsl.training import check_sweep
 
     spec = _spec(args)
-    if not spec.program.sweeps:
-        raise error("E072", "this spec has no `sweep` section", spec.file_span())
-    entries = check_sweep(spec._elaborator(), spec.program.sweeps[0])
-    plan = _plan(spec, args.train)
+    entries = spec.sweep_entries()
+    plan = spec.plan(args.train)
     count = args.trials or (entries["trials"].values["value"] if "trials" in entries else 10)
     out = Path(args.out or Path(args.runs) / f"{Path(args.file).stem}-sweep")
     trials = plan_trials(entries, count, args.seed or plan.settings["seed"], out)

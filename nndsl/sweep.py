@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nndsl.elab import Config
 from nndsl.source import error
-from nndsl.training import Config
 
 
 @dataclass

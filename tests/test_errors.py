@@ -5,6 +5,9 @@ import pytest
 from nndsl.cli import main
 
 NET = "network N {{\n    input x: [B, 8, 8, 1]\n{body}\n}}\n"
+BLOCK = "block L(n) {\n    input x\n    output y = x -> dense(n)\n}\n"
+TRAIN = ("train {{\n    model = N\n    data = digits()\n    loss = cross_entropy(y, y)\n"
+         "    optimizer = {optimizer}\n}}\n")
 
 
 def run(write_spec, text, capsys, *extra):
@@ -27,6 +30,16 @@ def run(write_spec, text, capsys, *extra):
     (NET.format(body="    output y = x -> reshape([B, 7, 7])"), "3:21", "cannot reshape"),
     (NET.format(body="    a = x -> flatten\n    output y = a -> dens(10)"), "4:21",
      "did you mean `dense`"),
+    # One binder for ops, blocks and train settings: a keyword repeating a positional
+    # argument is refused the same way everywhere, the caret on the keyword.
+    (BLOCK + NET.format(body="    output y = x -> flatten -> L(1, n=1)"), "7:37",
+     "`n` is given twice"),
+    (NET.format(body="    output y = x -> flatten -> dense(10)") + TRAIN.format(
+        optimizer="adam(0.1, lr=0.5)"), "9:27", "`lr` is given twice"),
+    # Train sections run through the same body runner as networks: a local used before the
+    # line that binds it is "used before defined", not an unknown name.
+    (NET.format(body="    output y = x -> flatten -> dense(10)") + TRAIN.format(
+        optimizer="adam()\n    a = b\n    b = 1"), "10:9", "`b` is used before it is defined"),
 ])
 def test_bad_input_is_located(write_spec, capsys, text, where, phrase):
     code, err = run(write_spec, text, capsys)

@@ -10,19 +10,17 @@ import pytest
 
 import nndsl
 from nndsl.cli import main
-from nndsl.commands import _plan
 from nndsl.lower import Compiled
 from nndsl.source import SpecError
 from nndsl.sweep import plan_trials
 from nndsl.train.loop import Trainer, frozen_params, load_data
-from nndsl.training import check_sweep
 from tests.conftest import CONTRACT
 
 
 @pytest.mark.parametrize("step,moved,still", [(0, "Discriminator", "Generator"),
                                               (1, "Generator", "Discriminator")])
 def test_a_step_updates_only_its_network(step, moved, still):
-    plan = _plan(nndsl.load(CONTRACT / "gan.nn"), None)
+    plan = nndsl.load(CONTRACT / "gan.nn").plan()
     plan = dataclasses.replace(plan, objectives=[plan.objectives[step]])
     trainer = Trainer(plan, load_data(plan), 1)
     params, state, opt_states = trainer.init(0)
@@ -57,7 +55,7 @@ def test_shared_gradient_is_the_sum_over_uses(write_spec):
 def test_load_needs_the_run_and_matching_shapes(tmp_path):
     from nndsl.train import checkpoint
 
-    plan = _plan(nndsl.load(CONTRACT / "distill.nn"), "student")
+    plan = nndsl.load(CONTRACT / "distill.nn").plan("student")
     params, _ = Compiled(plan.graph).init(0)
     with pytest.raises(SpecError, match='load\\(Teacher, "teacher"\\): no run `teacher`'):
         frozen_params(params, plan, tmp_path, "distill")
@@ -73,7 +71,7 @@ def test_load_needs_the_run_and_matching_shapes(tmp_path):
 
 def test_sweep_draws_are_reproducible_and_grid_enumerates(write_spec, tmp_path):
     spec = nndsl.load(CONTRACT / "mlp_digits.nn")
-    entries = check_sweep(spec._elaborator(), spec.program.sweeps[0])
+    entries = spec.sweep_entries()
     first = [t.values for t in plan_trials(entries, 5, 0, tmp_path)]
     assert first == [t.values for t in plan_trials(entries, 5, 0, tmp_path)]
     assert first != [t.values for t in plan_trials(entries, 5, 1, tmp_path)]
@@ -81,7 +79,7 @@ def test_sweep_draws_are_reproducible_and_grid_enumerates(write_spec, tmp_path):
     text = ("let a = 1\nlet b = 2\nnetwork N {\n  input x: [B, 2]\n  output y = x -> dense(a)\n}\n"
             "sweep {\n  method = grid\n  a = choice(1, 2, 3)\n  b = choice(4, 5)\n}\n")
     grid = nndsl.load(write_spec(text))
-    trials = plan_trials(check_sweep(grid._elaborator(), grid.program.sweeps[0]), 0, 0, tmp_path)
+    trials = plan_trials(grid.sweep_entries(), 0, 0, tmp_path)
     assert sorted((t.values["a"], t.values["b"]) for t in trials) == [
         (a, b) for a in (1, 2, 3) for b in (4, 5)]
 

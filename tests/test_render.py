@@ -65,9 +65,7 @@ def test_shared_instance_is_marked(write_spec):
 
 
 def test_train_graph_marks_steps_and_blocked_gradients():
-    from nndsl.commands import _plan
-
-    plan = _plan(nndsl.load(CONTRACT / "gan.nn"), None)
+    plan = nndsl.load(CONTRACT / "gan.nn").plan()
     trained = {k: o.network for o in plan.objectives for k in o.keys}
     source = render(plan.graph, trained_by=trained).source
     assert "trained by Generator" in source and "trained by Discriminator" in source

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import nndsl
-from nndsl.commands import _plan
 from nndsl.train import checkpoint
 from nndsl.train.loop import Trainer, frozen_params, load_data
 from tests.conftest import CONTRACT
@@ -18,7 +17,7 @@ SECTIONS = [(p, t.name) for p in sorted(CONTRACT.glob("*.nn"))
 @pytest.mark.parametrize("path,section", SECTIONS,
                          ids=[f"{p.stem}-{s or 'train'}" for p, s in SECTIONS])
 def test_one_training_step(path, section, tmp_path):
-    plan = _plan(nndsl.load(path, {"T": 12} if "adding" in path.stem else None), section)
+    plan = nndsl.load(path, {"T": 12} if "adding" in path.stem else None).plan(section)
     trainer = Trainer(plan, load_data(plan), 1)
     params, state, opt_states = trainer.init(0)
     if any("@" in layer for layer in params):

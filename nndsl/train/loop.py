@@ -20,6 +20,7 @@ import optax
 from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
 from nndsl.data.sources import LOADERS, Splits, split_fraction
+from nndsl.elab import TrainPlan
 from nndsl.ir import Sym
 from nndsl.lower import Compiled, Params
 from nndsl.paths import check_run_reference
@@ -27,7 +28,6 @@ from nndsl.source import error
 from nndsl.train import checkpoint
 from nndsl.train.augment import augment
 from nndsl.train.optim import optimizer
-from nndsl.training import TrainPlan
 
 HIGHER_IS_BETTER = ("accuracy", "binary_accuracy", "top_k")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optax
 
-from nndsl.training import Config
+from nndsl.elab import Config
 
 
 def learning_rate(lr: float, schedule: Config | None, steps_per_epoch: int, epochs: int):

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nndsl.cli import STARTED
+from nndsl.elab import TrainPlan
 from nndsl.paths import file_span
 from nndsl.source import error
 from nndsl.train import checkpoint
@@ -34,7 +35,6 @@ from nndsl.train.loop import (
     monitor_mode,
     monitored_value,
 )
-from nndsl.training import TrainPlan
 
 
 @dataclass

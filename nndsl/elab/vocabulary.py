@@ -1,6 +1,8 @@
-"""Signatures of what a `train` section configures: optimizers, schedules, stopping, augment.
+"""The vocabulary of `train` sections: signatures of optimizers, schedules, early stopping,
+augmentations and scalar settings.
 
-Checked statically by `nndsl check`; turned into optax objects when training.
+The checker owns it (`nndsl check` binds every call against it); the runtime (`nndsl.train`)
+imports it from here to turn checked settings into optax objects.
 """
 
 from __future__ import annotations

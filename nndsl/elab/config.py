@@ -1,0 +1,52 @@
+"""Configuration calls of train and sweep sections (`adam(lr=1e-3)`, `digits()`,
+`choice(16, 32)`): constant arguments, bound with the one binder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nndsl import ast
+from nndsl.hyper import Arg, bind_hypers
+from nndsl.ops import Word
+from nndsl.ops.base import Hyper
+from nndsl.source import Span, did_you_mean, error
+
+
+@dataclass
+class Config:
+    """A checked call such as `adam(lr=1e-3)`: its name and every argument's value."""
+
+    name: str
+    values: dict[str, Any]
+    span: Span
+
+
+def config(expr: ast.Node, catalog: dict[str, tuple[Hyper, ...]], what: str,
+           constants: dict) -> Config:
+    """Check a call like `adam(lr=1e-3)` (or a bare `adam`) against the signatures in
+    `catalog`; `what` says what it is ("optimizer") in errors."""
+    call = expr if isinstance(expr, ast.Call) else None
+    head = call.func if call else expr
+    if not isinstance(head, ast.Name):
+        raise error("E063", f"expected a {what} such as {next(iter(catalog))}(...)", expr.span)
+    if head.id not in catalog:
+        raise error("E063", f"unknown {what} `{head.id}`", head.span,
+                    hint=did_you_mean(head.id, catalog) or f"one of {', '.join(catalog)}")
+    args = [Arg(a, a.span) for a in call.args] if call else []
+    kwargs = [(k.name, Arg(k.value, k.span)) for k in call.kwargs] if call else []
+    values = bind_hypers(catalog[head.id], args, kwargs, expr.span, head.id, "argument",
+                         read=lambda node: literal(node, constants))
+    return Config(head.id, values, expr.span)
+
+
+def literal(node: ast.Node, constants: dict):
+    """Constant arguments of configuration calls: numbers, booleans, strings, `let` names and
+    words."""
+    if isinstance(node, (ast.Number, ast.Bool, ast.String)):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id, Word(node.id))
+    if isinstance(node, ast.Unary) and node.op == "-" and isinstance(node.operand, ast.Number):
+        return -node.operand.value
+    raise error("E024", "expected a constant here", node.span)
