@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -41,14 +42,26 @@ def _parse_set(text: str) -> tuple[str, object]:
     name, raw = text.split("=", 1)
     for convert in (int, float):
         try:
-            return name.strip(), convert(raw)
+            value = convert(raw)
         except ValueError:
-            pass
+            continue
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"--set {name.strip()}: `{raw}` is not a finite "
+                                             "number")
+        return name.strip(), value
     if raw in ("true", "false"):
         return name.strip(), raw == "true"
     from nndsl.ops import Word
 
     return name.strip(), Word(raw)
+
+
+def _trial_count(text: str) -> int:
+    from nndsl.elab.sweep import MAX_TRIALS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_TRIALS:
+        raise argparse.ArgumentTypeError(f"takes a whole number from 1 to {MAX_TRIALS:,}")
+    return int(text)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description=SWEEP_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(sweep)
-    sweep.add_argument("--trials", type=int, help="override the sweep's `trials`")
+    sweep.add_argument("--trials", type=_trial_count, help="override the sweep's `trials` "
+                       "(1 to 10,000)")
     sweep.add_argument("--jobs", type=int, default=1, help="trials run at once (default 1)")
     sweep.add_argument("--train", help="the train section each trial runs")
     sweep.add_argument("--epochs", type=int, help="override each trial's epochs")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import lark
 from lark import Token, Transformer, v_args
 
 from nndsl import ast
 from nndsl.grammar import parser as _parser
-from nndsl.source import Source, Span, error
+from nndsl.source import Source, Span, SpecError, error
 
 MAX_NESTING = 200
+# Longer literals are mistakes, and Python refuses to convert more than 4,300 digits.
+MAX_NUMBER_LENGTH = 400
 
 _TOKEN_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "$END": "the end of the file",
@@ -30,7 +34,13 @@ def parse(source: Source) -> ast.Module:
                     f"{_expected_words(exc.allowed)}", span) from None
     except lark.UnexpectedEOF as exc:
         raise _at_end(source, exc.expected) from None
-    return ast.Module(source, tuple(_ToAst(source).transform(tree).children))
+    try:
+        items = _ToAst(source).transform(tree).children
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, SpecError):
+            raise exc.orig_exc from None
+        raise
+    return ast.Module(source, tuple(items))
 
 
 def _check_nesting(source: Source) -> None:
@@ -251,7 +261,13 @@ class _ToAst(Transformer):
 
     def number(self, meta, children):
         text = str(children[0])
+        if len(text) > MAX_NUMBER_LENGTH:
+            raise error("E001", f"a number of {len(text)} characters; numbers are at most "
+                        f"{MAX_NUMBER_LENGTH}", self._span(meta),
+                        hint="write large values with an exponent, e.g. 1e9")
         value = float(text) if any(c in text for c in ".eE") else int(text)
+        if not math.isfinite(value):
+            raise error("E001", f"`{text}` is too large to be a number", self._span(meta))
         return ast.Number(self._span(meta), value)
 
     def string(self, meta, children):

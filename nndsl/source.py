@@ -59,6 +59,8 @@ class Span:
 
 
 NO_SPAN = Span(None, 0, 0, 0, 0)
+# Source lines longer than this are shown as a window around the error.
+EXCERPT_WIDTH = 120
 
 
 @dataclass
@@ -77,21 +79,31 @@ class Diagnostic:
         head = f"{self.span}: {self.severity}[{self.code}]: {self.message}"
         lines = [head]
         if self.span.source is not None and self.span.line > 0:
-            text = self.span.source.line(self.span.line).replace("\t", " ")
-            gutter = str(self.span.line)
-            width = 1
-            if self.span.end_line == self.span.line and self.span.end_column > self.span.column:
-                width = self.span.end_column - self.span.column
-            pad = " " * len(gutter)
-            lines += [
-                f"{pad} |",
-                f"{gutter} | {text}",
-                f"{pad} | {' ' * (self.span.column - 1)}{'^' * width}",
-            ]
+            lines += self._excerpt()
         lines += [f"  = note: {note}" for note in self.notes]
         if self.hint:
             lines.append(f"  = hint: {self.hint}")
         return "\n".join(lines)
+
+
+    def _excerpt(self) -> list[str]:
+        """The source line with a caret under the span; a very long line is cut to a window
+        around the span, marked with `...`."""
+        text = self.span.source.line(self.span.line).replace("\t", " ")
+        start = self.span.column - 1
+        width = 1
+        if self.span.end_line == self.span.line and self.span.end_column > self.span.column:
+            width = self.span.end_column - self.span.column
+        width = min(width, EXCERPT_WIDTH)
+        left = max(0, start - EXCERPT_WIDTH // 4)
+        shown = text[left:left + EXCERPT_WIDTH]
+        if left:
+            shown, start = "..." + shown, start - left + 3
+        if left + EXCERPT_WIDTH < len(text):
+            shown += "..."
+        gutter = str(self.span.line)
+        pad = " " * len(gutter)
+        return [f"{pad} |", f"{gutter} | {shown}", f"{pad} | {' ' * start}{'^' * width}"]
 
 
 class SpecError(Exception):

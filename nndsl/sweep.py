@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from nndsl.elab import Config
-from nndsl.source import error
 
 
 @dataclass
@@ -63,12 +62,7 @@ def plan_trials(entries: dict[str, Config], trials: int, seed: int, out: Path) -
     """The trials' values: seeded random draws, or the grid of every `choice`."""
     space = {k: v for k, v in entries.items() if k not in ("trials", "method")}
     method = entries.get("method")
-    if method is not None and str(method.values["value"]) == "grid":
-        not_choice = [k for k, v in space.items() if v.name != "choice"]
-        if not_choice:
-            raise error("E069", f"a grid sweep takes only choice(...) entries; "
-                        f"`{not_choice[0]}` is {space[not_choice[0]].name}(...)",
-                        space[not_choice[0]].span)
+    if method is not None and str(method.values["value"]) == "grid":  # checked by check_sweep
         combos = itertools.product(*(v.values["values"] for v in space.values()))
         draws = [dict(zip(space, combo)) for combo in combos]
     else:

@@ -157,3 +157,18 @@ def test_predict_reads_inputs_named_on_the_command_line(tmp_path):
     with pytest.raises(paths.PathRefused):
         files.load("npz", tmp_path / "x.npz", {})
     assert files.load("npz", tmp_path / "x.npz", {}, from_spec=False)["x"].shape == (1, 2)
+
+
+@pytest.mark.parametrize("run, problem", [("/tmp/x", "is an absolute path"),
+                                          ("../../x", "leaves the runs folder through `..`")])
+def test_check_refuses_a_run_outside_the_runs_folder_at_its_string(tmp_path, capsys, run,
+                                                                    problem):
+    spec = tmp_path / "distill.nn"
+    text = (CONTRACT / "distill.nn").read_text()
+    spec.write_text(text.replace('load(Teacher, "teacher")', f'load(Teacher, "{run}")'))
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if 'load(Teacher' in t)
+    column = text.splitlines()[line - 1].index('"teacher"') + 1
+    assert main(["check", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert f"distill.nn:{line}:{column}: error[E090]: the run `{run}` in load(...) {problem}" \
+        in err

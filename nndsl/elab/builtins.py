@@ -6,6 +6,7 @@ from __future__ import annotations
 from nndsl.elab.definitions import instance
 from nndsl.elab.recurrence import bidirectional, scan
 from nndsl.elab.values import Arg, DefValue, Instance, Tensor
+from nndsl.paths import check_run_reference
 from nndsl.source import Span, error
 
 
@@ -31,6 +32,7 @@ def load(el, args: list[Arg], kwargs, span: Span) -> Instance:
         raise error("E042", 'load takes a network and the name of a run: '
                     'load(Teacher, "teacher")', span)
     definition, run = args[0].value.definition, args[1].value
+    check_run_reference(run, args[1].span)
     return instance(el, definition, [], [], span, shared=f"{definition.name.id}@{run}",
                     frozen=run)
 

@@ -6,6 +6,7 @@ number keep them symbolic, `==` and `!=` compare them; anything else is an error
 
 from __future__ import annotations
 
+import math
 import operator
 
 from nndsl.elab.values import describe
@@ -21,6 +22,7 @@ _NUMERIC = {
 _SYMBOLIC = {"+": dim_add, "-": dim_sub, "*": dim_mul}
 # Beyond this a constant is almost certainly a mistake (and floats lose all precision).
 _LARGEST = 1e300
+_LARGEST_DIGITS = 300
 
 
 def fold(op: str, a, b, span: Span):
@@ -29,6 +31,8 @@ def fold(op: str, a, b, span: Span):
         return _fold_symbolic(op, a, b, span)
     if op not in _NUMERIC:
         raise _cannot(op, a, b, span)
+    if op == "**":
+        _check_power(a, b, span)
     try:
         result = _NUMERIC[op](a, b)
     except ZeroDivisionError:
@@ -39,6 +43,15 @@ def fold(op: str, a, b, span: Span):
             abs(result) > _LARGEST:
         raise error("E014", "constant too large", span)
     return result
+
+
+def _check_power(base, exponent, span: Span) -> None:
+    """Refuse a power whose result would pass the largest constant before computing it:
+    `10 ** 10 ** 8` would otherwise build a hundred-million-digit integer."""
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (base, exponent)):
+        return
+    if abs(base) > 1 and exponent > 0 and exponent * math.log10(abs(base)) > _LARGEST_DIGITS:
+        raise error("E014", "constant too large", span)
 
 
 def negate(value: int | float | Sym):

@@ -196,6 +196,9 @@ class Elaborator:
         if expr.op not in BINARY_OPS:
             raise error("E014", f"`{expr.op}` compares compile-time constants; got "
                         f"{describe(left)} and {describe(right)}", expr.span)
+        if not any(isinstance(v, Tensor) for v in (left, right)):
+            raise error("E014", f"cannot apply `{expr.op}` to {describe(left)} and "
+                        f"{describe(right)}", expr.span)
         tensors = [self._as_tensor(v, e) for v, e in ((left, expr.left), (right, expr.right))]
         return self.builder.emit(REGISTRY[BINARY_OPS[expr.op]], tensors, {}, expr.span,
                                  f"{expr.op}")[0]

@@ -8,6 +8,9 @@ from nndsl.elab.interp import Elaborator
 from nndsl.source import did_you_mean, error
 
 SWEEP_DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+SWEEP_METHODS = ("random", "grid")
+# A sweep runs one training per trial: more than this is a mistake, refused before planning.
+MAX_TRIALS = 10_000
 
 
 def check_sweep(el: Elaborator, sweep: ast.Sweep) -> dict[str, Config]:
@@ -22,12 +25,43 @@ def check_sweep(el: Elaborator, sweep: ast.Sweep) -> dict[str, Config]:
             raise error("E069", f"sweep over `{name}`, which is not a `let` constant",
                         f.name.span, hint=did_you_mean(name, el.program.lets))
         entries[name] = _distribution(f.value)
-    trials = entries.get("trials")
-    if trials is not None and (not isinstance(trials.values["value"], int) or
-                               isinstance(trials.values["value"], bool) or
-                               trials.values["value"] < 1):
-        raise error("E024", "`trials` must be a whole number >= 1", trials.span)
+    _check_trials(entries.get("trials"))
+    _check_method(entries)
     return entries
+
+
+def _check_trials(trials: Config | None) -> None:
+    if trials is None:
+        return
+    value = trials.values["value"]
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TRIALS:
+        raise error("E024", f"`trials` must be a whole number from 1 to {MAX_TRIALS:,}",
+                    trials.span)
+
+
+def _check_method(entries: dict[str, Config]) -> None:
+    """`method` is random or grid; a grid takes only `choice` entries and at most MAX_TRIALS
+    combinations, counted before anything is enumerated."""
+    method = entries.get("method")
+    if method is None:
+        return
+    name = str(method.values["value"])
+    if name not in SWEEP_METHODS:
+        raise error("E024", f"`method` is one of {', '.join(SWEEP_METHODS)}, not `{name}`",
+                    method.span, hint=did_you_mean(name, SWEEP_METHODS))
+    if name != "grid":
+        return
+    size = 1
+    for key, entry in entries.items():
+        if key in ("trials", "method"):
+            continue
+        if entry.name != "choice":
+            raise error("E069", f"a grid sweep takes only choice(...) entries; `{key}` is "
+                        f"{entry.name}(...)", entry.span)
+        size *= len(entry.values["values"])
+        if size > MAX_TRIALS:
+            raise error("E024", f"the grid has more than {MAX_TRIALS:,} combinations",
+                        entry.span, hint="use fewer choices, or method = random with trials")
 
 
 def _distribution(expr: ast.Node) -> Config:
@@ -42,6 +76,19 @@ def _distribution(expr: ast.Node) -> Config:
         raise error("E069", f"`{expr.func.id}` needs "
                     f"{'at least one value' if expr.func.id == 'choice' else 'low and high'}",
                     expr.span)
-    if expr.func.id == "loguniform" and min(values) <= 0:
-        raise error("E069", "loguniform bounds must be positive", expr.span)
+    if expr.func.id != "choice":
+        _check_bounds(expr.func.id, values, expr.span)
     return Config(expr.func.id, {"values": values}, expr.span)
+
+
+def _check_bounds(kind: str, values: list, span) -> None:
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if kind == "int" and not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise error("E069", "int(low, high) takes whole numbers", span)
+    if not numeric:
+        raise error("E069", f"{kind}(low, high) takes numbers", span)
+    low, high = values
+    if low > high:
+        raise error("E069", f"{kind}(low, high): low {low} is above high {high}", span)
+    if kind == "loguniform" and low <= 0:
+        raise error("E069", "loguniform bounds must be positive", span)

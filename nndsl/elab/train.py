@@ -26,6 +26,7 @@ from nndsl.ir import Graph, Ref, trainable_params
 from nndsl.ops import HyperError
 from nndsl.ops.base import Hyper
 from nndsl.passes import gradients
+from nndsl.paths import PathRefused
 from nndsl.source import Diagnostic, SpecError, did_you_mean, error
 
 CONFIG_FIELDS = ("model", "data", "loss", "metrics", "optimizer", "schedule", "augment",
@@ -116,6 +117,8 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
     path = Path(call.args[0].span.source.path).parent / call.args[0].value
     try:
         values["fields"] = data_files.fields(head.id, path, renames)
+    except PathRefused as exc:
+        raise error(exc.code, str(exc), call.args[0].span) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise error("E086", f"cannot read {head.id} data {path}: "
                     f"{getattr(exc, 'strerror', None) or exc}", call.args[0].span) from None

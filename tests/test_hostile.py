@@ -1,0 +1,99 @@
+"""Hostile specs: bounded work, located errors (never a hang, a blow-up or an internal error).
+
+Each case runs `nndsl check` in a child process so that its peak memory can be read."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+NET = "network N { input x: [B, 4]; output y = x -> dense(2) }\n"
+DIGITS = ("let lr = 0.1\nlet hidden = 8\n"
+          "network M { input x: [B, 8, 8, 1]; output y = x -> flatten -> dense(10) }\n"
+          "train { model = M; data = digits(); loss = cross_entropy(y, y); "
+          "optimizer = adam(lr) }\n")
+# The child reports its exit code, the rendered errors and its peak memory.
+CHILD = """
+import contextlib, io, json, resource, sys
+from nndsl.cli import main
+err = io.StringIO()
+with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    code = main(["check", sys.argv[1]])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"code": code, "err": err.getvalue(), "peak": peak}))
+"""
+BASELINE = NET
+
+
+def _check(path) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True,
+                          text=True, timeout=60)
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def baseline_peak(tmp_path_factory):
+    path = tmp_path_factory.mktemp("base") / "ok.nn"
+    path.write_text(BASELINE)
+    result = _check(path)
+    assert result["code"] == 0
+    return result["peak"]
+
+
+@pytest.mark.parametrize("text, where, phrase", [
+    ("let a = 10 ** 10 ** 8\n" + NET, "1:9", "E014]: constant too large"),
+    ("let a = 2 ** 1000000 * 0\n" + NET, "1:9", "E014]: constant too large"),
+    ("let a = " + "7" * 4301 + "\n" + NET, "1:9", "E001]: a number of 4301 characters"),
+    ("let a = 1e999\n" + NET, "1:9", "E001]: `1e999` is too large to be a number"),
+    ("let a = 1 + relu\n" + NET, "1:9",
+     "E014]: cannot apply `+` to the number 1 and the operation `relu`"),
+    (DIGITS + "sweep { trials = 1000000000 }\n", "5:9", "E024]: `trials` must be a whole"),
+    (DIGITS + "sweep { trials = 1e9 }\n", "5:9", "E024]: `trials` must be a whole"),
+    (DIGITS + "sweep { lr = int(10, 1) }\n", "5:14", "E069]: int(low, high): low 10 is above"),
+    (DIGITS + 'sweep { lr = uniform("a", "b") }\n', "5:14", "E069]: uniform(low, high) takes "
+     "numbers"),
+    (DIGITS + 'sweep { lr = loguniform("a", 1) }\n', "5:14", "E069]: loguniform(low, high) "
+     "takes numbers"),
+    (DIGITS + "sweep { method = bayes }\n", "5:9", "E024]: `method` is one of random, grid"),
+])
+def test_refused_quickly_with_a_located_error(tmp_path, baseline_peak, text, where, phrase):
+    path = tmp_path / "h.nn"
+    path.write_text(text)
+    result = _check(path)
+    assert result["code"] == 1, result["err"]
+    first = result["err"].splitlines()[0]
+    assert f"h.nn:{where}: error[" in first and phrase in first, result["err"]
+    assert result["peak"] - baseline_peak < 200 * 2**20
+
+
+def test_a_64_million_trial_grid_is_counted_not_enumerated(tmp_path, baseline_peak):
+    values = ", ".join(str(i) for i in range(1, 8001))
+    line = f"sweep {{ method = grid; lr = choice({values}); hidden = choice({values}) }}"
+    path = tmp_path / "h.nn"
+    path.write_text(DIGITS + line + "\n")
+    result = _check(path)
+    column = line.index("choice", line.index("hidden")) + 1
+    assert result["err"].startswith(f"{path}:5:{column}: error[E024]: the grid has more than "
+                                    "10,000 combinations")
+    assert result["peak"] - baseline_peak < 200 * 2**20
+
+
+def test_long_lines_are_shown_as_a_window(tmp_path):
+    path = tmp_path / "h.nn"
+    path.write_text("let b = " + "1 + " * 500 + "relu\n" + NET)
+    err = _check(path)["err"]
+    shown = err.splitlines()[2]
+    assert shown.endswith("...") and len(shown) < 140
+
+
+def test_non_finite_set_values_are_refused(capsys, tmp_path):
+    from nndsl.cli import main
+
+    path = tmp_path / "h.nn"
+    path.write_text("let lr = 0.1\n" + NET)
+    for value in ("nan", "inf", "-inf", "1e999"):
+        with pytest.raises(SystemExit) as info:
+            main(["check", str(path), "--set", f"lr={value}"])
+        assert info.value.code == 2
+        assert f"`{value}` is not a finite number" in capsys.readouterr().err
