@@ -16,6 +16,8 @@ from nndsl.source import SpecError
 STARTED = time.perf_counter()
 
 EXIT_OK, EXIT_SPEC, EXIT_INTERNAL = 0, 1, 2
+# Deep specs recurse deeply; the work runs on a thread with a 512 MiB stack to match.
+RECURSION_LIMIT = 200_000
 
 CHECK_HELP = """\
 Parse, elaborate and statically check every network, train and sweep section of FILE:
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     result: list[int] = []
     # Deep specs recurse deeply: give the work a large stack of its own.
     threading.stack_size(512 * 1024 * 1024)
-    sys.setrecursionlimit(200_000)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     worker = threading.Thread(target=lambda: result.append(_run(args)))
     worker.start()
     worker.join()

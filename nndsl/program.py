@@ -23,6 +23,8 @@ class Program:
     sweeps: list[ast.Sweep] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     overrides: dict[str, object] = field(default_factory=dict)
+    # Files already merged: an import "diamond" reads each file once, not once per path to it.
+    imported: set[Path] = field(default_factory=set)
 
 
 @cache
@@ -68,6 +70,8 @@ def _load_into(program: Program, source: Source, stack: tuple[Path, ...]) -> Non
 
 
 def _import(program: Program, decl: ast.Import, here: Path, stack: tuple[Path, ...]) -> None:
+    if "\0" in decl.path:
+        raise error("E003", "an import path cannot contain a NUL character", decl.span)
     target = (here.parent / decl.path).resolve()
     if target.suffix != ".nn":
         raise error("E003", f"`import` reads only .nn spec files, not `{decl.path}`", decl.span)
@@ -75,6 +79,9 @@ def _import(program: Program, decl: ast.Import, here: Path, stack: tuple[Path, .
         chain = " → ".join(p.name for p in stack[stack.index(target):] + (target,))
         raise error("E004", f"import cycle: {chain}", decl.span,
                     hint="move what both files need into a third file they both import")
+    if target in program.imported:
+        return
+    program.imported.add(target)
     _load_into(program, _read(target, decl.span), stack)
 
 

@@ -97,3 +97,21 @@ def test_non_finite_set_values_are_refused(capsys, tmp_path):
             main(["check", str(path), "--set", f"lr={value}"])
         assert info.value.code == 2
         assert f"`{value}` is not a finite number" in capsys.readouterr().err
+
+
+def test_an_import_diamond_reads_each_file_once(tmp_path):
+    # Each file imports the next twice: 2**20 paths to the last file, 20 files.
+    for i in range(21):
+        imports = f'import "d{i + 1}.nn"\nimport "d{i + 1}.nn"\n' if i < 20 else ""
+        (tmp_path / f"d{i}.nn").write_text(
+            imports + f"block B{i}(n) {{ input x; output y = x -> dense(n) }}\n")
+    (tmp_path / "top.nn").write_text('import "d0.nn"\n' + NET.replace("dense(2)", "B20(2)"))
+    result = _check(tmp_path / "top.nn")
+    assert result["code"] == 0, result["err"]
+
+
+def test_a_nul_byte_in_an_import_is_a_located_error(tmp_path):
+    path = tmp_path / "h.nn"
+    path.write_bytes(b'import "a\x00b.nn"\n' + NET.encode())
+    result = _check(path)
+    assert result["err"].startswith(f"{path}:1:1: error[E003]: an import path cannot contain")
