@@ -169,7 +169,13 @@ class _Run:
         saved, self.inputs = self.inputs, inputs
         values: dict[Ref, jax.Array] = {}
         for node in graph:
-            out = REGISTRY[node.op].lower(self, node, [values[r] for r in node.inputs])
+            op = REGISTRY[node.op]
+            # The registry's differentiability is the contract: no gradient flows back through
+            # an input it marks non-differentiable (labels, soft targets, a teacher's output),
+            # except under gradcheck, which differentiates the function as computed.
+            xs = [values[r] if self.exact_gradients or op.grad_through(i)
+                  else jax.lax.stop_gradient(values[r]) for i, r in enumerate(node.inputs)]
+            out = op.lower(self, node, xs)
             outs = out if isinstance(out, (list, tuple)) else [out]
             for i, value in enumerate(outs):
                 values[Ref(node.id, i)] = value
