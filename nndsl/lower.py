@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nndsl.init import initialise
 from nndsl.ir import Graph, Node, ParamSpec, Ref, Sym, walk
 from nndsl.ops import REGISTRY
 
@@ -41,49 +42,17 @@ def _slots(graph: Graph, stack: tuple[int, ...] = (), attr: str = "params") -> d
         for spec in getattr(node, attr).values():
             slots.setdefault(spec.key, Slot(spec, stack))
         if node.body is not None:
-            inner = stack + (node.times,) if node.op == "repeat" and not node.attrs["shared"] \
-                else stack
+            stacked = REGISTRY[node.op].body_rule("lowering").stacked(node)
+            inner = stack + (node.times,) if stacked else stack
             for key, slot in _slots(node.body, inner, attr).items():
                 slots.setdefault(key, slot)
     return slots
 
 
-def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-    return shape[-2] * receptive, shape[-1] * receptive
-
-
-def _initialise(init: str, rng: np.random.RandomState, shape: tuple[int, ...]) -> np.ndarray:
-    """One parameter tensor, on the host: the same values on every backend."""
-    if init in ("zeros", "ones"):
-        return np.full(shape, 0.0 if init == "zeros" else 1.0)
-    if init == "normal":
-        return rng.standard_normal(shape)
-    if init == "uniform":
-        return rng.uniform(-0.05, 0.05, shape)
-    if len(shape) < 2:
-        return rng.standard_normal(shape) / np.sqrt(shape[0])
-    fan_in, fan_out = _fans(shape)
-    if init == "orthogonal":
-        rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
-        q = q * np.sign(np.diag(r))
-        return (q if rows >= cols else q.T).reshape(shape)
-    if init == "glorot_uniform":
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-limit, limit, shape)
-    if init == "glorot_normal":
-        return rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
-    if init == "he_uniform":
-        limit = np.sqrt(6.0 / fan_in)
-        return rng.uniform(-limit, limit, shape)
-    return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)  # he_normal
-
-
 def _stacked(init: str, seed: int, shape, stack: tuple[int, ...]) -> np.ndarray:
     """`stack` independent copies (a repeated stage's parameters), each from its own seed."""
     copies = int(np.prod(stack)) if stack else 1
-    arrays = [_initialise(init, np.random.RandomState([seed, i]), shape) for i in range(copies)]
+    arrays = [initialise(init, np.random.RandomState([seed, i]), shape) for i in range(copies)]
     return np.stack(arrays).reshape(*stack, *shape).astype(np.float32)
 
 
@@ -200,7 +169,13 @@ class _Run:
         saved, self.inputs = self.inputs, inputs
         values: dict[Ref, jax.Array] = {}
         for node in graph:
-            out = REGISTRY[node.op].lower(self, node, [values[r] for r in node.inputs])
+            op = REGISTRY[node.op]
+            # The registry's differentiability is the contract: no gradient flows back through
+            # an input it marks non-differentiable (labels, soft targets, a teacher's output),
+            # except under gradcheck, which differentiates the function as computed.
+            xs = [values[r] if self.exact_gradients or op.grad_through(i)
+                  else jax.lax.stop_gradient(values[r]) for i, r in enumerate(node.inputs)]
+            out = op.lower(self, node, xs)
             outs = out if isinstance(out, (list, tuple)) else [out]
             for i, value in enumerate(outs):
                 values[Ref(node.id, i)] = value

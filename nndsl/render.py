@@ -14,6 +14,7 @@ import graphviz
 
 from nndsl.ir import Graph, Node, Ref, count_params
 from nndsl.ops import REGISTRY
+from nndsl.ops.control import CONST, INPUT, REPEAT, SCAN
 
 FAMILY_COLOURS = {
     "layer": "#cfe2f3", "norm": "#d9ead3", "activation": "#fff2cc", "pooling": "#fce5cd",
@@ -140,13 +141,14 @@ def _box_label(title: str, graph: Graph, nodes: list[Node]) -> str:
 
 
 def _draw_node(drawing, dot, graph: Graph, space: str, node: Node, level: int, feeds) -> None:
-    if node.op == "input" and node.attrs["name"] in feeds:
+    op = REGISTRY[node.op]
+    if op is INPUT and node.attrs["name"] in feeds:
         drawing.ends[(space, Ref(node.id))] = feeds[node.attrs["name"]]
         return
-    if node.op == "repeat":
+    if op is REPEAT:
         _draw_repeat(drawing, dot, graph, space, node, level)
         return
-    if node.op == "scan":
+    if op is SCAN:
         _draw_scan(drawing, dot, graph, space, node, level)
         return
     node_id = drawing.fresh()
@@ -226,7 +228,7 @@ def _draw_scan(drawing, dot, graph: Graph, space: str, node: Node, level: int) -
 
 
 def _label(node: Node, drawing: _Drawing) -> str:
-    lines = [_op_text(node)]
+    lines = [REGISTRY[node.op].describe(node)]
     params = sum(p.size for p in node.params.values())
     if params:
         lines.append(f"{params:,} params")
@@ -239,44 +241,12 @@ def _label(node: Node, drawing: _Drawing) -> str:
     return _lines(*lines)
 
 
-def _op_text(node: Node) -> str:
-    """An op with its key hyperparameters: `conv 64 3x3 /2`, `dense 10`, `dropout 0.5`."""
-    hp, op = node.attrs, node.op
-    if op == "input":
-        return f"{hp['name']}: {node.out}"
-    if op in ("conv", "conv_transpose"):
-        kernel = hp["kernel"] if isinstance(hp["kernel"], tuple) else (hp["kernel"],) * (
-            node.out.rank - 2)
-        text = f"{op} {hp['filters']} {'x'.join(map(str, kernel))}"
-        text += f" /{hp['stride']}" if hp["stride"] != 1 else ""
-        text += f" dil {hp['dilation']}" if hp.get("dilation", 1) != 1 else ""
-        return text + (f" groups {hp['groups']}" if hp.get("groups", 1) != 1 else "")
-    if op in ("maxpool", "avgpool", "lppool"):
-        size = hp["size"] if isinstance(hp["size"], tuple) else (hp["size"],) * (node.out.rank - 2)
-        stride = hp["stride"] if hp["stride"] is not None else hp["size"]
-        return f"{op} {'x'.join(map(str, size))}" + (f" /{stride}" if stride != hp["size"] else "")
-    if op == "const":
-        return str(hp["value"])
-    hypers = REGISTRY[op].hypers
-    shown = [_value(hp[h.name]) if i == 0 and h.required else f"{h.name}={_value(hp[h.name])}"
-             for i, h in enumerate(hypers) if h.name in hp and hp[h.name] != h.default]
-    return " ".join([op, *shown])
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, tuple):
-        return "[" + ", ".join(map(str, v)) + "]"
-    return str(v)
-
-
 def _style(node: Node) -> dict:
     op = REGISTRY[node.op]
     style = {"fillcolor": FAMILY_COLOURS.get(op.family, "#ffffff")}
-    if node.op == "input":
+    if op is INPUT:
         style.update(shape="ellipse", fillcolor="#a4c2f4")
-    elif node.op == "const":
+    elif op is CONST:
         style.update(shape="plaintext", style="")
     if op.blocks_gradient or op.kind == "metric":
         style.update(color=NO_GRADIENT, penwidth="2")

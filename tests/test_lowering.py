@@ -233,12 +233,12 @@ def test_conv_by_matmul_equals_lax_conv(kernel, stride, pad, dilation):
 
 
 def test_initialisers_have_the_textbook_scale():
-    from nndsl.lower import _initialise
+    from nndsl.init import initialise
 
     rng = np.random.RandomState(0)
-    w = _initialise("glorot_uniform", rng, (3, 3, 64, 128))
+    w = initialise("glorot_uniform", rng, (3, 3, 64, 128))
     limit = np.sqrt(6 / (9 * 64 + 9 * 128))
     assert np.abs(w).max() <= limit and np.abs(w).max() > 0.95 * limit
-    assert abs(_initialise("he_normal", rng, (512, 256)).std() - np.sqrt(2 / 512)) < 0.003
-    q = _initialise("orthogonal", rng, (16, 8))
+    assert abs(initialise("he_normal", rng, (512, 256)).std() - np.sqrt(2 / 512)) < 0.003
+    q = initialise("orthogonal", rng, (16, 8))
     np.testing.assert_allclose(q.T @ q, np.eye(8), atol=1e-6)

@@ -77,10 +77,11 @@ _OPS = [
           ("x",), _argmax_shape, (_AXIS,), differentiable=False),
     # Gradient control.
     OpDef("stop_gradient", "gradient", "Identity forward; no gradient flows back.", ("x",),
-          _same, differentiable=False, flops=lambda ins, outs, hp: 0),
+          _same, differentiable=False, flops=lambda ins, outs, hp: 0, intentional_cut=True),
     OpDef("grad_reverse", "gradient",
           "Identity forward; multiplies the gradient by -scale on the way back (DANN).",
-          ("x",), _same, (Hyper("scale", "float", 1.0),), flops=lambda ins, outs, hp: 0),
+          ("x",), _same, (Hyper("scale", "float", 1.0),), flops=lambda ins, outs, hp: 0,
+          gradcheck="as_identity"),
 ]
 
 

@@ -81,14 +81,14 @@ _OPS = [
           "Multi-head scaled dot-product self-attention over [B, T, D]; `causal` masks the "
           "future.", ("x",), _self_shape,
           (Hyper("heads", "int", 1, low=1), Hyper("causal", "bool", False)), _self_params,
-          flops=_self_flops),
+          flops=_self_flops, inits=("glorot_uniform", "zeros")),
     OpDef("attention", "attention",
           "Attend from a query [B, H] (or [B, T, H]) over a memory [B, S, M]; returns the "
           "context [B, M] (or [B, T, M]). kind=dot (Luong) or additive (Bahdanau).",
           ("query", "memory"), _attn_shape,
           (Hyper("kind", "word", "dot", choices=("dot", "additive")),
            Hyper("heads", "int", 1, low=1), Hyper("units", "int", None, low=1)),
-          _attn_params, flops=_attn_flops),
+          _attn_params, flops=_attn_flops, inits=("glorot_uniform",)),
 ]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from math import prod
 from typing import Any
 
+from nndsl.init import unknown_initialisers
 from nndsl.ir import (
     Dim,
     Sym,
@@ -20,6 +21,14 @@ from nndsl.ir import (
     dim_floordiv,
     dim_sub,
     format_dim,
+)
+from nndsl.ops.facts import (
+    DIRECTIONS,
+    GRADCHECK,
+    BodyRule,
+    ClassLabels,
+    MissingRule,
+    hyper_label,
 )
 
 REQUIRED = object()
@@ -211,10 +220,22 @@ class OpDef:
       inputs of step/sign/round/argmax; labels of a loss). Parameters always receive one.
     shape: (input types, hyperparameters) -> output type, or a list of them.
     params / state: (input types, hyperparameters) -> {name: (shape, initialiser)}.
+    inits: the initialisers (nndsl/init.py) `params` and `state` may name; checked when the
+      op is built, so a misspelt one fails at import time.
     flops: (input types, output types, hyperparameters) -> FLOPs per example (a
       multiply-add counts 2), or None when a dimension is symbolic.
     lower: (ctx, node, input arrays) -> output array(s), in JAX through `ctx.jnp`, `ctx.lax`,
       `ctx.nn` (so that checking a spec never imports JAX); parameters via `ctx.params_of`.
+    label: (op, node) -> the op's text in a picture (`conv 64 3x3 /2`).
+    direction: for a metric, "max" or "min": which way early stopping follows it.
+    class_labels: which tensor input holds integer class indices, and into which input's
+      last axis (training checks loaded labels against it).
+    intentional_cut: the op exists to cut the gradient (stop_gradient): parameters it cuts
+      off are not an error.
+    gradcheck: how gradient checking treats the op, one of facts.GRADCHECK (derived from
+      `differentiable` and `stochastic` when not given).
+    body: for an op that runs a body graph (repeat, scan), how its parameters stack and how
+      often it runs.
     """
 
     name: str
@@ -230,6 +251,39 @@ class OpDef:
     stochastic: bool = False
     kind: str = "layer"  # layer | loss | metric | regulariser | control
     lower: Callable | None = None
+    inits: tuple[str, ...] = ()
+    label: Callable = hyper_label
+    direction: str | None = None
+    class_labels: ClassLabels | None = None
+    intentional_cut: bool = False
+    gradcheck: str = ""
+    body: BodyRule | None = None
+
+    def __post_init__(self):
+        unknown = unknown_initialisers(self.inits)
+        if unknown:
+            raise ValueError(f"op `{self.name}` names unknown initialisers {unknown}")
+        if (self.kind == "metric") != (self.direction in DIRECTIONS):
+            raise ValueError(f"op `{self.name}`: a metric, and only a metric, states "
+                             f"direction=max or min (got {self.direction!r})")
+        if self.intentional_cut and self.differentiable is not False:
+            raise ValueError(f"op `{self.name}` cuts the gradient on purpose, so it is not "
+                             "differentiable")
+        if not self.gradcheck:
+            object.__setattr__(self, "gradcheck", "no_gradient" if self.blocks_gradient else
+                               "fixed_key" if self.stochastic else "exact")
+        if self.gradcheck not in GRADCHECK:
+            raise ValueError(f"op `{self.name}`: gradcheck must be one of {list(GRADCHECK)}")
+
+    def describe(self, node) -> str:
+        """The op's text in a picture of `node`."""
+        return self.label(self, node)
+
+    def body_rule(self, transform: str) -> BodyRule:
+        """How the op runs its body; an op with a body but no rule fails here, by name."""
+        if self.body is None:
+            raise MissingRule(self.name, "body", transform)
+        return self.body
 
     @property
     def variadic(self) -> bool:

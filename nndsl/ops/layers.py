@@ -20,9 +20,13 @@ from nndsl.ops.base import (
     window_out,
     with_lowerings,
 )
+from nndsl.ops.facts import spatial
 
 _NORM = Hyper("norm", "word", "none", choices=("none", "weight"))
 _BIAS = Hyper("bias", "bool", True)
+
+
+_BIAS_NORM_INITS = ("zeros", "ones")
 
 
 def _bias_and_norm(params: dict, hp, units: int) -> dict:
@@ -59,7 +63,7 @@ def _dense_flops(ins, outs, hp):
 DENSE = OpDef(
     "dense", "layer", "Fully connected layer on the last axis: x @ w + b.", ("x",),
     _dense_shape, (Hyper("units", "int", low=1), _BIAS, _NORM), _dense_params,
-    flops=_dense_flops)
+    flops=_dense_flops, inits=("glorot_uniform", *_BIAS_NORM_INITS))
 
 
 # conv ------------------------------------------------------------------------------------------
@@ -105,6 +109,15 @@ def _conv_flops(ins, outs, hp):
     return positions * (2 * macs + (hp["filters"] if hp["bias"] else 0))
 
 
+def _conv_label(op, node) -> str:
+    """`conv 64 3x3`, then ` /stride`, ` dil d`, ` groups g` where they are not 1."""
+    hp = node.attrs
+    text = f"{op.name} {hp['filters']} {'x'.join(map(str, spatial(hp['kernel'], node)))}"
+    text += f" /{hp['stride']}" if hp["stride"] != 1 else ""
+    text += f" dil {hp['dilation']}" if hp.get("dilation", 1) != 1 else ""
+    return text + (f" groups {hp['groups']}" if hp.get("groups", 1) != 1 else "")
+
+
 _WINDOW_HYPERS = (
     Hyper("kernel", "ints", low=1), Hyper("stride", "ints", 1, low=1),
     Hyper("pad", "pad", "valid"),
@@ -116,7 +129,7 @@ CONV = OpDef(
     ("x",), _conv_shape,
     (Hyper("filters", "int", low=1), *_WINDOW_HYPERS, Hyper("dilation", "ints", 1, low=1),
      Hyper("groups", "int", 1, low=1), _BIAS, _NORM),
-    _conv_params, flops=_conv_flops)
+    _conv_params, flops=_conv_flops, inits=("he_normal", *_BIAS_NORM_INITS), label=_conv_label)
 
 
 def _conv_t_shape(ins, hp):
@@ -158,7 +171,7 @@ CONV_TRANSPOSE = OpDef(
     "conv_transpose", "layer", "Transposed convolution (learned upsampling), channels last.",
     ("x",), _conv_t_shape,
     (Hyper("filters", "int", low=1), *_WINDOW_HYPERS, _BIAS, _NORM), _conv_t_params,
-    flops=_conv_t_flops)
+    flops=_conv_t_flops, inits=("he_normal", *_BIAS_NORM_INITS), label=_conv_label)
 
 
 # embed, positional -----------------------------------------------------------------------------
@@ -175,7 +188,7 @@ EMBED = OpDef(
     "embed", "layer", "Embedding table lookup: integer ids [B, ...] -> [B, ..., dim].", ("ids",),
     _embed_shape, (Hyper("vocab", "int", low=1), Hyper("dim", "int", low=1)),
     lambda ins, hp: {"table": ((hp["vocab"], hp["dim"]), "normal")},
-    differentiable=(False,), flops=lambda ins, outs, hp: 0)
+    differentiable=(False,), flops=lambda ins, outs, hp: 0, inits=("normal",))
 
 
 def _positional_shape(ins, hp):
@@ -192,7 +205,7 @@ POSITIONAL = OpDef(
     "positional", "layer", "Adds a learned position embedding (up to max_len positions).",
     ("x",), _positional_shape, (Hyper("max_len", "int", low=1),),
     lambda ins, hp: {"table": ((hp["max_len"], ins[0].shape[-1]), "zeros")},
-    flops=lambda ins, outs, hp: elements(outs[0]))
+    flops=lambda ins, outs, hp: elements(outs[0]), inits=("zeros",))
 
 # Lowerings ---------------------------------------------------------------------------------------
 

@@ -43,14 +43,14 @@ BATCHNORM = OpDef(
     _scale_shift,
     state=lambda ins, hp: {"mean": ((ins[0].shape[-1],), "zeros"),
                            "var": ((ins[0].shape[-1],), "ones")},
-    flops=_flops)
+    flops=_flops, inits=("ones", "zeros"))
 LAYERNORM = OpDef("layernorm", "norm", "Layer normalisation over the last axis.", ("x",), _same,
-                  (_EPS,), _scale_shift, flops=_flops)
+                  (_EPS,), _scale_shift, flops=_flops, inits=("ones", "zeros"))
 GROUPNORM = OpDef("groupnorm", "norm", "Group normalisation: channels split into groups.",
                   ("x",), _groupnorm_shape, (Hyper("groups", "int", low=1), _EPS), _scale_shift,
-                  flops=_flops)
+                  flops=_flops, inits=("ones", "zeros"))
 INSTANCENORM = OpDef("instancenorm", "norm", "Instance normalisation over spatial axes.",
-                     ("x",), _same, (_EPS,), _scale_shift, flops=_flops)
+                     ("x",), _same, (_EPS,), _scale_shift, flops=_flops, inits=("ones", "zeros"))
 
 def _normalise(ctx, x, axes, eps, p):
     mean = ctx.jnp.mean(x, axis=axes, keepdims=True)

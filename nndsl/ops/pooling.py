@@ -13,6 +13,7 @@ from nndsl.ops.base import (
     window_out,
     with_lowerings,
 )
+from nndsl.ops.facts import spatial
 from nndsl.ops.layers import lax_padding
 
 _LAYOUTS = "[B, L, C], [B, H, W, C] or [B, D, H, W, C]"
@@ -52,9 +53,17 @@ _WINDOW = (Hyper("size", "ints", low=1), Hyper("stride", "ints", None, low=1),
            Hyper("pad", "pad", "valid"))
 
 
+def _pool_label(op, node) -> str:
+    """`maxpool 2x2`, with ` /s` when the stride is not the window size."""
+    hp = node.attrs
+    stride = hp["stride"] if hp["stride"] is not None else hp["size"]
+    return (f"{op.name} {'x'.join(map(str, spatial(hp['size'], node)))}" +
+            (f" /{stride}" if stride != hp["size"] else ""))
+
+
 def _pool(name, doc, *extra):
     return OpDef(name, "pooling", doc, ("x",), _pool_shape, (*extra, *_WINDOW),
-                 flops=_pool_flops)
+                 flops=_pool_flops, label=_pool_label)
 
 
 _OPS = [

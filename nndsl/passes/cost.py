@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from nndsl.ir import DTYPE_BYTES, Graph, Node
 from nndsl.ops import REGISTRY
+from nndsl.ops.control import CONST
 
 
 @dataclass
@@ -69,12 +70,12 @@ def _visit(graph: Graph, multipliers: tuple[int, int], depth: int, layers, total
         flops = _node_flops(node, graph, runs)
         _accumulate(totals, "flops", flops)
         _accumulate(totals, "act", _activation_bytes(node, runs))
-        if node.op not in ("const",):
+        if REGISTRY[node.op] is not CONST:
             layers.append(LayerCost(node.id, node.op, node.label, str(node.out), own, flops,
                                     depth))
         if node.body is not None:
-            copies = node.times if node.op == "repeat" and not node.attrs["shared"] else 1
-            inner = (times * copies, runs * _executions(node, graph))
+            rule = REGISTRY[node.op].body_rule("cost")
+            inner = (times * rule.copies(node), runs * rule.runs(node, graph))
             _visit(node.body, inner, depth + 1, layers, totals, seen, frozen, state)
 
 
@@ -83,14 +84,6 @@ def _accumulate(totals: dict, key: str, value: int | None) -> None:
         totals[key] = None
     else:
         totals[key] += value
-
-
-def _executions(node: Node, graph: Graph) -> int:
-    """How often a body runs per example: n for a repeat, the sequence length for a scan."""
-    if node.op == "repeat":
-        return node.times
-    length = graph.type_of(node.inputs[0]).shape[node.attrs["axis"]]
-    return length if isinstance(length, int) else 1
 
 
 def _node_flops(node: Node, graph: Graph, times: int) -> int | None:

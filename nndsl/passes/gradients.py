@@ -16,8 +16,6 @@ from nndsl.ir import Graph, Ref, walk
 from nndsl.ops import REGISTRY
 from nndsl.source import Diagnostic
 
-INTENTIONAL = ("stop_gradient",)
-
 
 @dataclass
 class GradientReport:
@@ -79,7 +77,7 @@ def check(graph: Graph, loss: Ref, keys: list[str], loss_label: str) -> Gradient
             blocked[key] = "not used by this loss"
             continue
         path, blocker = _blocking_path(graph, connected[0], loss.node)
-        if blocker is None or graph.nodes[blocker].op in INTENTIONAL:
+        if blocker is None or _intentional(graph.nodes[blocker]):
             blocked[key] = "cut by stop_gradient"
             continue
         blocked[key] = f"cut by {graph.nodes[blocker].op}"
@@ -89,9 +87,14 @@ def check(graph: Graph, loss: Ref, keys: list[str], loss_label: str) -> Gradient
     return GradientReport(trained, blocked, diagnostics)
 
 
+def _intentional(node) -> bool:
+    """Whether the node's op exists to cut the gradient (stop_gradient)."""
+    return REGISTRY[node.op].intentional_cut
+
+
 def _blocking_path(graph: Graph, start: str, loss: str):
     """A path from `start` to the loss, avoiding stop_gradient if possible, and its first cut."""
-    intentional = {n.id for n in graph if n.op in INTENTIONAL}
+    intentional = {n.id for n in graph if _intentional(n)}
     view = nx.subgraph_view(graph.dag, filter_node=lambda n: n not in intentional or n == start)
     try:
         path = nx.shortest_path(view, start, loss)

@@ -23,13 +23,12 @@ from nndsl.data.sources import LOADERS, Splits, split_fraction
 from nndsl.elab import TrainPlan
 from nndsl.ir import Sym
 from nndsl.lower import Compiled, Params
+from nndsl.ops import REGISTRY
 from nndsl.paths import check_run_reference
 from nndsl.source import error
 from nndsl.train import checkpoint
 from nndsl.train.augment import augment
 from nndsl.train.optim import optimizer
-
-HIGHER_IS_BETTER = ("accuracy", "binary_accuracy", "top_k")
 
 
 @dataclass
@@ -73,10 +72,11 @@ def _check_labels(plan: TrainPlan, data: Splits) -> None:
     """Integer labels must index the classes of the logits they are compared with."""
     inputs = {ref.node: name for name, ref in plan.graph.inputs.items()}
     for node in plan.graph:
-        if node.op not in ("cross_entropy", "accuracy", "top_k"):
+        rule = REGISTRY[node.op].class_labels
+        if rule is None:
             continue
-        label_node = node.inputs[1].node
-        classes = plan.graph.type_of(node.inputs[0]).shape[-1]
+        label_node = node.inputs[rule.labels].node
+        classes = plan.graph.type_of(node.inputs[rule.logits]).shape[-1]
         name = inputs.get(label_node)
         if name is None or not isinstance(classes, int):
             continue
@@ -201,8 +201,11 @@ def _apply(part, updates):
 
 
 def monitor_mode(name: str) -> str:
-    stem = name.split("_", 1)[1] if "_" in name else name
-    return "max" if stem.split("(")[0] in HIGHER_IS_BETTER else "min"
+    """Whether early stopping follows `name` (`val_accuracy`) up ("max") or down ("min"): the
+    registry entry of the metric it names says; losses go down."""
+    stem = (name.split("_", 1)[1] if "_" in name else name).split("(")[0]
+    op = REGISTRY.get(stem)
+    return op.direction if op is not None and op.kind == "metric" else "min"
 
 
 def monitored_value(plan: TrainPlan, row: dict) -> tuple[str, float]:

@@ -1,0 +1,79 @@
+"""The kinds of fact an `OpDef` states beyond its signature and shape rule.
+
+Consumers (render, cost, lowering, gradient checks, training) read these from the registry
+entry instead of testing op names, so a new op states each fact once, where it is defined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nndsl.ir import Graph, Node
+
+# How `nndsl gradcheck` treats an op, and why (reported by name, never hidden).
+GRADCHECK = {
+    "exact": "jax.grad must equal central finite differences",
+    "fixed_key": "random: checked with one fixed key, so the function is deterministic",
+    "as_identity": "alters its gradient on purpose: checked as the function it computes",
+    "no_gradient": "no gradient flows through it: nothing to check, reported",
+}
+# Early stopping follows a metric upwards (accuracy) or downwards (an error rate).
+DIRECTIONS = ("max", "min")
+
+
+class MissingRule(Exception):
+    """An op lacks the rule a transform needs: names both, like JAX's missing-rule errors."""
+
+    def __init__(self, op: str, rule: str, transform: str):
+        super().__init__(f"op `{op}` has no {rule} rule, needed by {transform}")
+
+
+@dataclass(frozen=True)
+class ClassLabels:
+    """Tensor input `labels` holds integer class indices into the last axis of input `logits`:
+    loaded data must lie in [0, classes)."""
+
+    labels: int
+    logits: int
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    """How a control op runs its body graph.
+
+    stacked: (node) -> whether the body's parameters are stacked, one set per copy
+      (`Stage * n` without `shared`), rather than one set for every run.
+    runs: (node, enclosing graph) -> how often the body runs per example (its cost multiplier).
+    """
+
+    stacked: Callable[[Node], bool]
+    runs: Callable[[Node, Graph], int]
+
+    def copies(self, node: Node) -> int:
+        """How many sets of parameters the body has."""
+        return node.times if self.stacked(node) else 1
+
+
+def format_value(v) -> str:
+    """A hyperparameter value as a picture shows it: `true`, `[0, 2, 1]`, `0.5`."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v)
+
+
+def hyper_label(op, node: Node) -> str:
+    """`op` and the hyperparameters that differ from their defaults (a leading required one
+    by value alone): `dense 10`, `dropout 0.5`, `leaky_relu slope=0.2`."""
+    hp = node.attrs
+    shown = [format_value(hp[h.name]) if i == 0 and h.required
+             else f"{h.name}={format_value(hp[h.name])}"
+             for i, h in enumerate(op.hypers) if h.name in hp and hp[h.name] != h.default]
+    return " ".join([op.name, *shown])
+
+
+def spatial(value, node: Node) -> tuple:
+    """A per-spatial-dimension hyperparameter (kernel, size) as one value per dimension."""
+    return value if isinstance(value, tuple) else (value,) * (node.out.rank - 2)

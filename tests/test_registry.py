@@ -1,0 +1,108 @@
+"""Registry-wide rules: every op fact lives in its `OpDef`, and every op states each one."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import nndsl
+from nndsl.init import INITIALISERS, initialise
+from nndsl.ir import walk
+from nndsl.ops import REGISTRY
+from nndsl.ops.facts import DIRECTIONS, GRADCHECK, MissingRule
+from nndsl.passes.cost import cost
+from tests.conftest import CONTRACT
+
+NETWORKS = [(p, n) for p in sorted(CONTRACT.glob("*.nn"))
+            for n in nndsl.load(p).program.networks if n != "ResNet18"]
+
+
+def _contract_nodes():
+    for path, network in NETWORKS:
+        for node, _ in walk(nndsl.load(path).network(network)):
+            yield node
+
+
+def test_every_initialiser_an_op_uses_is_one_it_declares():
+    used = {}
+    for node in _contract_nodes():
+        for spec in [*node.params.values(), *node.state.values()]:
+            used.setdefault(node.op, set()).add(spec.init)
+    assert used, "no parameters found"
+    for op, inits in used.items():
+        assert inits <= set(REGISTRY[op].inits), f"{op} uses {inits - set(REGISTRY[op].inits)}"
+
+
+def test_a_misspelt_initialiser_fails_when_the_op_is_built():
+    with pytest.raises(ValueError, match="op `dense` names unknown initialisers.*glorot_unifrom"):
+        dataclasses.replace(REGISTRY["dense"], inits=("glorot_unifrom", "zeros"))
+
+
+def test_an_unknown_initialiser_is_refused_not_guessed():
+    with pytest.raises(KeyError, match="unknown initialiser `he_norml`"):
+        initialise("he_norml", np.random.RandomState(0), (3, 4))
+    assert set(INITIALISERS) >= {"zeros", "ones", "he_normal", "glorot_uniform", "orthogonal"}
+
+
+def test_every_metric_states_its_direction_and_early_stopping_follows_it(monkeypatch):
+    from nndsl.train.loop import monitor_mode
+
+    metrics = [op for op in REGISTRY.values() if op.kind == "metric"]
+    assert metrics and all(op.direction in DIRECTIONS for op in metrics)
+    for op in metrics:
+        assert monitor_mode(f"val_{op.name}") == op.direction
+        assert monitor_mode(f"train_{op.name}(logits, y)") == op.direction
+    assert monitor_mode("val_loss") == "min"
+    error_rate = dataclasses.replace(REGISTRY["accuracy"], name="error_rate", direction="min")
+    monkeypatch.setitem(REGISTRY, "error_rate", error_rate)
+    assert monitor_mode("val_error_rate") == "min"
+
+
+def test_a_metric_without_a_direction_fails_when_it_is_built():
+    with pytest.raises(ValueError, match="op `f1`: a metric.*direction=max or min"):
+        dataclasses.replace(REGISTRY["accuracy"], name="f1", direction=None)
+    with pytest.raises(ValueError, match="op `relu`: a metric, and only a metric"):
+        dataclasses.replace(REGISTRY["relu"], direction="max")
+
+
+def test_every_op_has_a_known_gradcheck_mode_and_label_rule():
+    for op in REGISTRY.values():
+        assert op.gradcheck in GRADCHECK, op.name
+        assert callable(op.label), op.name
+        if op.stochastic and not op.blocks_gradient:
+            assert op.gradcheck == "fixed_key", op.name
+    assert REGISTRY["grad_reverse"].gradcheck == "as_identity"
+    with pytest.raises(ValueError, match="op `relu`: gradcheck must be one of"):
+        dataclasses.replace(REGISTRY["relu"], gradcheck="skip")
+
+
+def test_contract_nodes_are_labelled_by_their_own_rule():
+    for node in _contract_nodes():
+        op = REGISTRY[node.op]
+        text = op.describe(node)
+        assert text and "\n" not in text, node.id
+        if op.kind != "control":
+            assert text.split()[0] == op.name, (node.id, text)
+
+
+def test_only_ops_that_cut_the_gradient_can_cut_it_on_purpose():
+    assert [op.name for op in REGISTRY.values() if op.intentional_cut] == ["stop_gradient"]
+    with pytest.raises(ValueError, match="op `relu` cuts the gradient on purpose"):
+        dataclasses.replace(REGISTRY["relu"], intentional_cut=True)
+
+
+def test_class_label_rules_name_existing_inputs():
+    ruled = {name: op.class_labels for name, op in REGISTRY.items() if op.class_labels}
+    assert set(ruled) == {"cross_entropy", "accuracy", "top_k"}
+    for name, rule in ruled.items():
+        inputs = REGISTRY[name].inputs
+        assert inputs[rule.labels] == "labels" and inputs[rule.logits] == "logits"
+
+
+def test_a_body_without_a_rule_fails_naming_the_op_and_the_transform(monkeypatch):
+    graph = nndsl.load(CONTRACT / "resnet.nn", {"depth": 2}).network("DigitsResNet")
+    with_bodies = {node.op for node, _ in walk(graph) if node.body is not None}
+    assert with_bodies and all(REGISTRY[op].body is not None for op in with_bodies)
+    monkeypatch.setitem(REGISTRY, "repeat", dataclasses.replace(REGISTRY["repeat"], body=None))
+    with pytest.raises(MissingRule, match="op `repeat` has no body rule, needed by cost"):
+        cost(graph)
