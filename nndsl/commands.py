@@ -11,6 +11,8 @@ from nndsl.api import CheckReport, load
 from nndsl.elab import Limits
 from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.ir import Graph
+from nndsl.ops import REGISTRY
+from nndsl.ops.control import INPUT
 
 NON_FINITE = "E084"
 
@@ -72,11 +74,13 @@ def summary(args) -> int:
                             ("params", "right"), ("FLOPs", "right")):
         table.add_column(column, justify=justify)
     for layer in cost.layers:
-        if layer.op == "input":
+        op = REGISTRY[layer.op]
+        if op is INPUT:
             continue
         indent = "  " * layer.depth
-        table.add_row(indent + layer.name, layer.label if layer.op in ("repeat", "scan") else
-                      layer.op, layer.shape, f"{layer.params:,}" if layer.params else "",
+        # A repeat or scan shows what it repeats (`Basic(64) × 2`), other ops their name.
+        table.add_row(indent + layer.name, layer.label if op.body else layer.op, layer.shape,
+                      f"{layer.params:,}" if layer.params else "",
                       _fmt(layer.flops))
     console.print(table)
     console.print(f"trainable parameters: {cost.params:,}")

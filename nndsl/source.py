@@ -95,7 +95,7 @@ class Diagnostic:
         if self.span.end_line == self.span.line and self.span.end_column > self.span.column:
             width = self.span.end_column - self.span.column
         width = min(width, EXCERPT_WIDTH)
-        left = max(0, start - EXCERPT_WIDTH // 4)
+        left = max(0, start - EXCERPT_WIDTH // 4) if len(text) > EXCERPT_WIDTH else 0
         shown = text[left:left + EXCERPT_WIDTH]
         if left:
             shown, start = "..." + shown, start - left + 3

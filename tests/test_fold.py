@@ -50,7 +50,8 @@ def test_negate():
     ("/", 1, 0, "division by zero"),
     ("//", 1, 0, "division by zero"),
     ("%", 1, 0, "division by zero"),
-    ("**", 10.0, 400, "cannot apply `**` to the number 10.0 and the number 400"),
+    ("**", 10.0, 400, "constant too large"),
+    ("**", 10, 10 ** 8, "constant too large"),  # refused before it is computed
     ("**", 10, 400, "constant too large"),
     ("+", 1, "a", 'cannot apply `+` to the number 1 and the string "a"'),
     ("-", Word("same"), 1, "cannot apply `-` to the word `same` and the number 1"),

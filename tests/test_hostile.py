@@ -48,6 +48,8 @@ def baseline_peak(tmp_path_factory):
     ("let a = 1e999\n" + NET, "1:9", "E001]: `1e999` is too large to be a number"),
     ("let a = 1 + relu\n" + NET, "1:9",
      "E014]: cannot apply `+` to the number 1 and the operation `relu`"),
+    ("network N { input x: [B, 4, 3]; output y = x -> transpose(2) }\n", "1:49",
+     "E030]: transpose: perm [2] is not a permutation of the 3 axes"),
     (DIGITS + "sweep { trials = 1000000000 }\n", "5:9", "E024]: `trials` must be a whole"),
     (DIGITS + "sweep { trials = 1e9 }\n", "5:9", "E024]: `trials` must be a whole"),
     (DIGITS + "sweep { lr = int(10, 1) }\n", "5:14", "E069]: int(low, high): low 10 is above"),
@@ -85,6 +87,8 @@ def test_long_lines_are_shown_as_a_window(tmp_path):
     err = _check(path)["err"]
     shown = err.splitlines()[2]
     assert shown.endswith("...") and len(shown) < 140
+    path.write_text("let b = 1 + relu\n")
+    assert _check(path)["err"].splitlines()[2] == "1 | let b = 1 + relu"
 
 
 def test_non_finite_set_values_are_refused(capsys, tmp_path):

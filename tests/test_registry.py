@@ -44,18 +44,47 @@ def test_an_unknown_initialiser_is_refused_not_guessed():
     assert set(INITIALISERS) >= {"zeros", "ones", "he_normal", "glorot_uniform", "orthogonal"}
 
 
-def test_every_metric_states_its_direction_and_early_stopping_follows_it(monkeypatch):
+NAMED = """
+network N { input x: [B, 8, 8, 1]; output logits = x -> flatten -> dense(10) }
+train {
+  model = N; data = digits(); loss = cross_entropy(logits, y); optimizer = adam()
+  digit_acc = accuracy(logits, y)
+  metrics = [digit_acc, accuracy(logits, y)]
+  early_stopping = patience(3, monitor=val_digit_acc STOPPING)
+}
+"""
+
+
+def _plan(write_spec, stopping=""):
+    return nndsl.load(write_spec(NAMED.replace("STOPPING", stopping))).plan()
+
+
+def test_every_metric_states_its_direction_and_early_stopping_follows_it(write_spec):
     from nndsl.train.loop import monitor_mode
 
     metrics = [op for op in REGISTRY.values() if op.kind == "metric"]
     assert metrics and all(op.direction in DIRECTIONS for op in metrics)
-    for op in metrics:
-        assert monitor_mode(f"val_{op.name}") == op.direction
-        assert monitor_mode(f"train_{op.name}(logits, y)") == op.direction
-    assert monitor_mode("val_loss") == "min"
-    error_rate = dataclasses.replace(REGISTRY["accuracy"], name="error_rate", direction="min")
-    monkeypatch.setitem(REGISTRY, "error_rate", error_rate)
-    assert monitor_mode("val_error_rate") == "min"
+    plan = _plan(write_spec)
+    assert monitor_mode(plan, "val_digit_acc") == "max"  # bound to a name: still accuracy
+    assert monitor_mode(plan, "val_accuracy") == "max"
+    assert monitor_mode(plan, "train_accuracy(logits, y)") == "max"
+    assert monitor_mode(plan, "val_loss") == "min"
+    assert monitor_mode(_plan(write_spec, ", mode=min"), "val_digit_acc") == "min"
+
+
+def test_a_metric_that_goes_down_is_minimised(write_spec, monkeypatch):
+    from nndsl.train.loop import monitor_mode
+
+    error_rate = dataclasses.replace(REGISTRY["accuracy"], direction="min")
+    monkeypatch.setitem(REGISTRY, "accuracy", error_rate)
+    assert monitor_mode(_plan(write_spec), "val_digit_acc") == "min"
+
+
+def test_min_delta_is_a_margin():
+    from nndsl.train.loop import improved
+
+    assert improved("max", 0.905, 0.9) and not improved("max", 0.905, 0.9, min_delta=0.01)
+    assert improved("min", 0.8, 0.9, min_delta=0.05) and not improved("min", 0.9, 0.9)
 
 
 def test_a_metric_without_a_direction_fails_when_it_is_built():

@@ -130,3 +130,20 @@ def test_train_sections_without_a_single_model_run_end_to_end(tmp_path, spec, ex
     assert main(["train", str(CONTRACT / spec), *extra, "--epochs", "1", "--out", str(out),
                  "--quiet"]) == 0
     assert (out / "results.json").is_file()
+
+
+def test_a_named_accuracy_is_maximised(tmp_path, write_spec):
+    # Bound to a name, the accuracy is still a metric that goes up: "best" is its highest
+    # epoch, not its lowest (a silent failure this once was).
+    text = XOR.read_text().replace(
+        "metrics   = binary_accuracy(logit, y)",
+        "xor_acc = binary_accuracy(logit, y)\n    metrics = xor_acc\n"
+        "    early_stopping = patience(200, monitor=val_xor_acc)").replace(
+        "epochs    = 500", "epochs = 40")
+    run = tmp_path / "run"
+    assert main(["train", str(write_spec(text)), "--out", str(run), "--quiet"]) == 0
+    summary = json.loads((run / "results.json").read_text())
+    accuracy = np.genfromtxt(run / "metrics.csv", delimiter=",", names=True)["val_xor_acc"]
+    assert summary["monitor"] == "val_xor_acc" and summary["mode"] == "max"
+    assert accuracy.max() > accuracy[0]
+    assert summary["best_epoch"] == int(np.argmax(accuracy)) + 1

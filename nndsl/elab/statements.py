@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from nndsl import ast
 from nndsl.elab.values import Instance, Tensor, describe
+from nndsl.init import INITIALISERS
 from nndsl.source import did_you_mean, error
-
-INITIALISERS = ("zeros", "ones", "normal", "uniform", "glorot_uniform", "glorot_normal",
-                "he_normal", "he_uniform", "orthogonal")
 
 
 def run(el, stmt: ast.Node) -> None:

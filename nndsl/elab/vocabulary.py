@@ -35,7 +35,9 @@ SCHEDULES: dict[str, tuple[Hyper, ...]] = {
 }
 
 STOPPING: dict[str, tuple[Hyper, ...]] = {
-    "patience": (Hyper("epochs", "int", low=1), Hyper("monitor", "any_word", "val_loss")),
+    "patience": (Hyper("epochs", "int", low=1), Hyper("monitor", "any_word", "val_loss"),
+                 Hyper("mode", "word", "auto", choices=("auto", "max", "min")),
+                 Hyper("min_delta", "float", 0.0, low=0)),
 }
 
 AUGMENTS: dict[str, tuple[Hyper, ...]] = {

@@ -45,6 +45,7 @@ def _reshape(ins, hp):
 
 def _transpose(ins, hp):
     x, perm = ins[0], hp["perm"]
+    perm = (perm,) if isinstance(perm, int) else perm  # `ints` takes one int or a list
     if sorted(perm) != list(range(x.rank)):
         raise OpError(f"perm {list(perm)} is not a permutation of the {x.rank} axes of "
                       f"{shape_str(x.shape)}")

@@ -200,12 +200,18 @@ def _apply(part, updates):
     return optax.apply_updates(part, updates)
 
 
-def monitor_mode(name: str) -> str:
-    """Whether early stopping follows `name` (`val_accuracy`) up ("max") or down ("min"): the
-    registry entry of the metric it names says; losses go down."""
-    stem = (name.split("_", 1)[1] if "_" in name else name).split("(")[0]
-    op = REGISTRY.get(stem)
-    return op.direction if op is not None and op.kind == "metric" else "min"
+def monitor_mode(plan: TrainPlan, monitor: str) -> str:
+    """Whether early stopping and "best" follow `monitor` up ("max") or down ("min"):
+    `patience(mode=...)` when given, else the registry direction of the metric it names,
+    whatever name that metric is bound to (`val_digit_acc`); losses go down."""
+    mode = str(plan.early_stopping.values["mode"]) if plan.early_stopping else "auto"
+    if mode != "auto":
+        return mode
+    stem = monitor.partition("_")[2]
+    for name, ref in plan.metrics.items():
+        if stem in (name, name.split("(")[0]):
+            return REGISTRY[plan.graph.nodes[ref.node].op].direction
+    return "min"
 
 
 def monitored_value(plan: TrainPlan, row: dict) -> tuple[str, float]:
@@ -220,10 +226,11 @@ def monitored_value(plan: TrainPlan, row: dict) -> tuple[str, float]:
     return "val_loss", float(sum(losses))
 
 
-def improved(mode: str, value: float, best: float | None) -> bool:
+def improved(mode: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:
+    """Whether `value` beats `best` by more than `min_delta` in direction `mode`."""
     if best is None or math.isnan(best):
         return not math.isnan(value)
-    return value > best if mode == "max" else value < best
+    return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
 def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: str) -> Params:

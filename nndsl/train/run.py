@@ -113,6 +113,7 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
     best = _best_so_far(run_dir, trainer) if options.resume else None
     best = best or _host({"params": params, "state": state})
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
+    min_delta = plan.early_stopping.values["min_delta"] if plan.early_stopping else 0.0
     # Steps that train against each other (a GAN) have no comparable loss: without an
     # explicit monitor, the last epoch's parameters are the best ones.
     adversarial = len(plan.objectives) > 1 and plan.early_stopping is None
@@ -128,7 +129,8 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
             history.rows.append(row)
             monitor, value = monitored_value(plan, row)
             console.print(_epoch_line(row))
-            if adversarial or improved(monitor_mode(monitor), value, history.best):
+            if adversarial or improved(monitor_mode(plan, monitor), value, history.best,
+                                       min_delta):
                 history.best, history.best_epoch = value, epoch
                 # A host copy: the device buffers are donated to the next step.
                 best = _host({"params": params, "state": state})
@@ -271,7 +273,8 @@ def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, start
     test = trainer.evaluate(best["params"], best["state"], "test")
     monitor = monitored_value(trainer.plan, history.rows[-1])[0] if history.rows else "val_loss"
     results = {"test": test, "best_epoch": history.best_epoch,
-               "monitor": monitor, "mode": monitor_mode(monitor), "best": history.best,
+               "monitor": monitor, "mode": monitor_mode(trainer.plan, monitor),
+               "best": history.best,
                "epochs_run": len(history.rows),
                "seconds": round(time.perf_counter() - started, 2)}
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
