@@ -31,6 +31,7 @@ demo: install
 
 test: install wheel-test
 	$(VENV)/bin/ruff check nndsl tests bench docs/make_gallery.py
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 # The package as a user gets it: a wheel, installed into a fresh venv, run from outside the tree.

@@ -28,8 +28,8 @@ import optax
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nndsl.api import load  # noqa: E402
-from nndsl.train.loop import Trainer  # noqa: E402
+from nndsl.fit.loop import Trainer  # noqa: E402
+from nndsl.spec import load  # noqa: E402
 
 SPECS = ROOT / "bench" / "specs"
 
@@ -58,7 +58,7 @@ def compare(ours, hand, rounds: int = 60) -> tuple[float, float]:
 def nndsl_step(spec: str, train: str | None, batch: int):
     """nndsl's own jitted train step (as `nndsl train` runs it) on one fixed batch."""
     plan = load(SPECS / spec).plan(train)
-    from nndsl.train.loop import load_data
+    from nndsl.fit.loop import load_data
 
     trainer = Trainer(plan, load_data(plan), 1)
     trainer.batch = batch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import threading
@@ -242,6 +241,7 @@ def _training_commands(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns (and exits with) 0, 1 for a bad spec, 2 for a bug."""
     args = build_parser().parse_args(argv)
+    args.started = STARTED
     result: list[int] = []
     # Deep specs recurse deeply: give the work a large stack of its own.
     threading.stack_size(512 * 1024 * 1024)
@@ -277,9 +277,6 @@ def _run(args) -> int:
                   file=sys.stderr)
         return EXIT_INTERNAL
 
-
-def print_json(data) -> None:
-    print(json.dumps(data, indent=2))
 
 
 if __name__ == "__main__":

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
-from nndsl.api import CheckReport, load
 from nndsl.elab import Limits
 from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.ir import Graph
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import INPUT
+from nndsl.spec import CheckReport, load
 
 NON_FINITE = "E084"
 
@@ -64,9 +65,7 @@ def summary(args) -> int:
     cost = spec.cost(name)
     slots = _optimizer_slots(spec, name)
     if args.format == "json":
-        from nndsl.cli import print_json
-
-        print_json(_summary_json(name, cost, args.batch, slots))
+        print(json.dumps(_summary_json(name, cost, args.batch, slots), indent=2))
         return 0
     console = Console(width=max(100, Console().width))
     table = Table(title=f"{name}", show_lines=False)
@@ -144,8 +143,8 @@ def train(args) -> int:
     """`nndsl train`: fit the spec's train section; writes a run directory."""
     from pathlib import Path
 
-    from nndsl.train.run import NonFinite, RunOptions, run_name
-    from nndsl.train.run import train as fit
+    from nndsl.fit.run import NonFinite, RunOptions, run_name
+    from nndsl.fit.run import train as fit
 
     spec = _spec(args)
     plan = spec.plan(args.train, args.model)
@@ -158,7 +157,7 @@ def train(args) -> int:
         run_dir = Path(args.out) if args.out else runs_root / name
     options = RunOptions(run_dir, Path(args.file), runs_root, args.epochs, bool(args.resume),
                          progress=sys.stdout.isatty() and not args.quiet,
-                         overrides=list(args.overrides))
+                         overrides=list(args.overrides), started=args.started)
     try:
         fit(plan, options, console)
     except NonFinite as exc:
@@ -173,8 +172,8 @@ def evaluate(args) -> int:
     """`nndsl eval`: losses and metrics of a run's best parameters on a split."""
     from pathlib import Path
 
-    from nndsl.train import checkpoint
-    from nndsl.train.loop import Trainer, load_data
+    from nndsl.fit import checkpoint
+    from nndsl.fit.loop import Trainer, load_data
 
     spec = _spec(args)
     plan = spec.plan(args.train, args.model)
@@ -201,9 +200,9 @@ def predict(args) -> int:
 
     import numpy as np
 
+    from nndsl.fit import checkpoint
+    from nndsl.fit.inputs import read_inputs
     from nndsl.lower import Compiled
-    from nndsl.train import checkpoint
-    from nndsl.train.files import read_inputs
 
     spec = _spec(args)
     name = spec.resolve(args.model)
@@ -291,7 +290,7 @@ def sweep(args) -> int:
 
     from rich.live import Live
 
-    from nndsl.sweep import plan_trials, ranked, run_sweep
+    from nndsl.fit.trials import plan_trials, ranked, run_sweep
 
     spec = _spec(args)
     entries = spec.sweep_entries()

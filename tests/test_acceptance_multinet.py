@@ -12,8 +12,8 @@ import pytest
 
 import nndsl
 from nndsl.cli import main
+from nndsl.fit import checkpoint
 from nndsl.lower import Compiled
-from nndsl.train import checkpoint
 from tests.conftest import CONTRACT
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,8 @@ import optax
 import pytest
 
 from nndsl.cli import main
+from nndsl.fit import checkpoint
 from nndsl.source import SpecError
-from nndsl.train import checkpoint
 from tests.conftest import CONTRACT
 
 XOR = CONTRACT / "perceptron_xor.nn"

@@ -5,8 +5,8 @@ import ast
 from pathlib import Path
 
 NNDSL = Path(__file__).resolve().parent.parent / "nndsl"
-RUNTIME = ("nndsl.train", "nndsl.lower", "nndsl.gradcheck", "nndsl.cli", "nndsl.commands",
-           "nndsl.api")
+RUNTIME = ("nndsl.fit", "nndsl.lower", "nndsl.gradcheck", "nndsl.cli", "nndsl.commands",
+           "nndsl.spec")
 
 
 def _imports(path: Path) -> set[str]:

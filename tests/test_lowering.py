@@ -205,7 +205,7 @@ def test_dropout_only_while_training(write_spec):
 
 
 def test_random_shift_moves_content_by_at_most_the_given_pixels():
-    from nndsl.train.augment import random_shift
+    from nndsl.fit.augment import random_shift
 
     image = np.zeros((16, 5, 5, 1), np.float32)
     image[:, 2, 2, 0] = 1.0

@@ -10,10 +10,10 @@ import pytest
 
 import nndsl
 from nndsl.cli import main
+from nndsl.fit.loop import Trainer, frozen_params, load_data
+from nndsl.fit.trials import plan_trials
 from nndsl.lower import Compiled
 from nndsl.source import SpecError
-from nndsl.sweep import plan_trials
-from nndsl.train.loop import Trainer, frozen_params, load_data
 from tests.conftest import CONTRACT
 
 
@@ -53,7 +53,7 @@ def test_shared_gradient_is_the_sum_over_uses(write_spec):
 
 
 def test_load_needs_the_run_and_matching_shapes(tmp_path):
-    from nndsl.train import checkpoint
+    from nndsl.fit import checkpoint
 
     plan = nndsl.load(CONTRACT / "distill.nn").plan("student")
     params, _ = Compiled(plan.graph).init(0)

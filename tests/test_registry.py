@@ -60,7 +60,7 @@ def _plan(write_spec, stopping=""):
 
 
 def test_every_metric_states_its_direction_and_early_stopping_follows_it(write_spec):
-    from nndsl.train.loop import monitor_mode
+    from nndsl.fit.loop import monitor_mode
 
     metrics = [op for op in REGISTRY.values() if op.kind == "metric"]
     assert metrics and all(op.direction in DIRECTIONS for op in metrics)
@@ -73,7 +73,7 @@ def test_every_metric_states_its_direction_and_early_stopping_follows_it(write_s
 
 
 def test_a_metric_that_goes_down_is_minimised(write_spec, monkeypatch):
-    from nndsl.train.loop import monitor_mode
+    from nndsl.fit.loop import monitor_mode
 
     error_rate = dataclasses.replace(REGISTRY["accuracy"], direction="min")
     monkeypatch.setitem(REGISTRY, "accuracy", error_rate)
@@ -81,7 +81,7 @@ def test_a_metric_that_goes_down_is_minimised(write_spec, monkeypatch):
 
 
 def test_min_delta_is_a_margin():
-    from nndsl.train.loop import improved
+    from nndsl.fit.loop import improved
 
     assert improved("max", 0.905, 0.9) and not improved("max", 0.905, 0.9, min_delta=0.01)
     assert improved("min", 0.8, 0.9, min_delta=0.05) and not improved("min", 0.9, 0.9)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import nndsl
-from nndsl.train import checkpoint
-from nndsl.train.loop import Trainer, frozen_params, load_data
+from nndsl.fit import checkpoint
+from nndsl.fit.loop import Trainer, frozen_params, load_data
 from tests.conftest import CONTRACT
 
 SECTIONS = [(p, t.name) for p in sorted(CONTRACT.glob("*.nn"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nndsl.cli import main
-from nndsl.train import checkpoint
+from nndsl.fit import checkpoint
 from tests.conftest import CONTRACT
 
 XOR = CONTRACT / "perceptron_xor.nn"

@@ -1,7 +1,7 @@
 """The vocabulary of `train` sections: signatures of optimizers, schedules, early stopping,
 augmentations and scalar settings.
 
-The checker owns it (`nndsl check` binds every call against it); the runtime (`nndsl.train`)
+The checker owns it (`nndsl check` binds every call against it); the runtime (`nndsl.fit`)
 imports it from here to turn checked settings into optax objects.
 """
 

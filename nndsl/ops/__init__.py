@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from nndsl.ops import (
     activation,
+    arith,
     attention,
     control,
     layers,
     loss,
-    math,
     norm,
     pooling,
     shape,
@@ -18,7 +18,7 @@ from nndsl.ops.base import REQUIRED, Hyper, HyperError, OpDef, OpError, Word
 
 REGISTRY: dict[str, OpDef] = {}
 
-for _module in (layers, norm, activation, pooling, shape, math, attention, stochastic, loss,
+for _module in (layers, norm, activation, pooling, shape, arith, attention, stochastic, loss,
                 control):
     for _op in _module.OPS:
         assert _op.name not in REGISTRY, f"op {_op.name} registered twice"

@@ -21,14 +21,14 @@ from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
 from nndsl.data.sources import LOADERS, Splits, split_fraction
 from nndsl.elab import TrainPlan
+from nndsl.fit import checkpoint
+from nndsl.fit.augment import augment
+from nndsl.fit.optim import optimizer
 from nndsl.ir import Sym
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
 from nndsl.paths import check_run_reference
 from nndsl.source import error
-from nndsl.train import checkpoint
-from nndsl.train.augment import augment
-from nndsl.train.optim import optimizer
 
 
 @dataclass

@@ -79,7 +79,7 @@ def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None,
         trial.result, trial.status = json.loads(results.read_text()), "done (earlier)"
         return trial
     trial.status = "running"
-    command = [sys.executable, "-m", "nndsl.cli", "train", str(spec), "--quiet",
+    command = [sys.executable, "-m", "nndsl", "train", str(spec), "--quiet",
                "--out", str(trial.run_dir), *trial.set_args]
     command += ["--train", train] if train else []
     command += ["--epochs", str(epochs)] if epochs else []
