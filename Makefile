@@ -8,7 +8,7 @@ OUT    ?= runs/demo
 
 WHEEL_VENV := build/wheel-venv
 
-.PHONY: demo test accept bench install clean wheel-test grammar
+.PHONY: demo test accept bench install clean wheel-test grammar fuzz
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -45,6 +45,11 @@ wheel-test: install
 	cd $(WHEEL_VENV) && bin/nndsl check $(CURDIR)/specs/mlp_digits.nn
 	cd $(WHEEL_VENV) && bin/python -m nndsl train $(CURDIR)/specs/perceptron_xor.nn \
 	  --epochs 1 --out $(CURDIR)/$(WHEEL_VENV)/run --quiet
+
+# The long fuzz run (docs/benchmarks.md records its last result): 50,000 generated programs.
+FUZZ_EXAMPLES ?= 50000
+fuzz: install
+	NNDSL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py
 
 # Regenerate the parser tables after editing grammars/nn.lark (a test says when they are stale).
 grammar: install

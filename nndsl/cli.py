@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import resource
+import signal
 import sys
 import threading
 import time
@@ -17,6 +20,10 @@ STARTED = time.perf_counter()
 EXIT_OK, EXIT_SPEC, EXIT_INTERNAL = 0, 1, 2
 # Deep specs recurse deeply; the work runs on a thread with a 512 MiB stack to match.
 RECURSION_LIMIT = 200_000
+# check, summary and render run under these limits (see _guard): far above any real spec.
+GUARDED_COMMANDS = ("check", "summary", "render")
+GUARD_SECONDS = 120
+GUARD_BYTES = 4 * 2**30
 
 CHECK_HELP = """\
 Parse, elaborate and statically check every network, train and sweep section of FILE:
@@ -246,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     # Deep specs recurse deeply: give the work a large stack of its own.
     threading.stack_size(512 * 1024 * 1024)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+    if argv is None and args.command in GUARDED_COMMANDS:
+        _guard(args)
     worker = threading.Thread(target=lambda: result.append(_run(args)))
     worker.start()
     worker.join()
@@ -253,6 +262,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _guard(args) -> None:
+    """Limits for the commands that only read a spec (no JAX), so that no spec can take the
+    machine down: address space and wall-clock time. Set for the real command only, never
+    for a caller that runs `main([...])` in its own process."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = GUARD_BYTES if hard == resource.RLIM_INFINITY else min(GUARD_BYTES, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+    def out_of_time(signum, frame):
+        print(f"{args.file}: error[E040]: `{args.command}` did not finish in {GUARD_SECONDS} s; "
+              "the spec is too large to check", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(EXIT_SPEC)
+
+    signal.signal(signal.SIGALRM, out_of_time)
+    signal.alarm(GUARD_SECONDS)
 
 
 def _run(args) -> int:
@@ -263,6 +290,10 @@ def _run(args) -> int:
     except SpecError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic.render(), file=sys.stderr)
+        return EXIT_SPEC
+    except MemoryError:
+        print(f"{args.file}: error[E040]: `{args.command}` needs more than "
+              f"{GUARD_BYTES // 2**30} GiB for this spec", file=sys.stderr)
         return EXIT_SPEC
     except RecursionError:
         print(f"{args.file}: error[E002]: the spec nests too deeply to elaborate",

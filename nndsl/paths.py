@@ -23,7 +23,7 @@ from typing import BinaryIO
 from nndsl.source import Diagnostic, Source, Span, SpecError
 
 REFUSED = "E090"
-SPEC_MAX_BYTES = 4 * 2**20
+SPEC_MAX_BYTES = 2**20
 DATA_MAX_BYTES = 2 * 2**30
 STD_DIR = Path(__file__).resolve().parent / "std"
 RULE = ("a spec reads only files under its own folder, a --data-root folder or nndsl's "
@@ -31,9 +31,14 @@ RULE = ("a spec reads only files under its own folder, a --data-root folder or n
 
 
 class PathRefused(ValueError):
-    """The policy refuses a path; the message names the rule, never the file's contents."""
+    """The policy refuses a path; the message names the rule, never the file's contents.
+    `hint` says what would be read instead (None: the message says it all)."""
 
     code = REFUSED
+
+    def __init__(self, message: str, hint: str | None = RULE):
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,9 @@ def file_span(path: str | Path) -> Span:
     return Span(Source(str(path), ""), 0, 0, 0, 0)
 
 
-def refused(exc: PathRefused, span: Span, hint: str | None = RULE) -> SpecError:
+def refused(exc: PathRefused, span: Span) -> SpecError:
     """A located error for a refused path."""
-    return SpecError(Diagnostic(exc.code, str(exc), span, hint=hint))
+    return SpecError(Diagnostic(exc.code, str(exc), span, hint=exc.hint))
 
 
 def inside_roots(path: Path, what: str) -> Path:
@@ -100,10 +105,10 @@ def _check_stat(info: os.stat_result, path: Path, limit: int, what: str) -> None
                 "a FIFO" if stat.S_ISFIFO(info.st_mode) else
                 "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
                 "not a regular file")
-        raise PathRefused(f"{what} `{path}` is {kind}; only regular files are read")
+        raise PathRefused(f"{what} `{path}` is {kind}; only regular files are read", hint=None)
     if info.st_size > limit:
         raise PathRefused(f"{what} `{path}` is {_size(info.st_size)}, over the "
-                          f"{_size(limit)} limit for a {what}")
+                          f"{_size(limit)} limit for a {what}", hint=None)
 
 
 def open_regular(path: Path, limit: int, what: str) -> BinaryIO:

@@ -51,7 +51,8 @@ class Span:
 
     def __str__(self) -> str:
         path = self.source.path if self.source else "<spec>"
-        return f"{path}:{self.line}:{self.column}"
+        # Line 0: the error is about a whole file (a checkpoint, a refused path), not a place.
+        return f"{path}:{self.line}:{self.column}" if self.line else path
 
     def to(self, other: Span) -> Span:
         """The span from the start of this one to the end of `other`."""

@@ -190,7 +190,7 @@ def test_a_checkpoint_of_another_spec_is_refused(tmp_path, capsys):
                             "--quiet"], "last.ckpt")):
         assert main(command) == 1
         err = capsys.readouterr().err
-        assert f"{run / file}:0:0: error[E092]: tensor `dense_0.w` is [2, 4] in the run but " \
+        assert f"{run / file}: error[E092]: tensor `dense_0.w` is [2, 4] in the run but " \
             "[2, 8] in this spec" in err, err
     config = __import__("json").loads((run / "config.json").read_text())
     assert config["shapes"]["params/dense_0.w"] == [2, 4] and len(config["spec_sha256"]) == 64

@@ -119,3 +119,28 @@ def test_a_nul_byte_in_an_import_is_a_located_error(tmp_path):
     path.write_bytes(b'import "a\x00b.nn"\n' + NET.encode())
     result = _check(path)
     assert result["err"].startswith(f"{path}:1:1: error[E003]: an import path cannot contain")
+
+
+def test_a_long_chain_of_blocks_is_refused_at_the_depth_limit(tmp_path, baseline_peak):
+    lines = ["block L0 { input x; output y = x -> dense(4) }"]
+    lines += [f"block L{i} {{ input x; output y = x -> L{i - 1} }}" for i in range(1, 2000)]
+    lines.append("network N { input x: [B, 4]; output y = x -> L1999 }")
+    path = tmp_path / "h.nn"
+    path.write_text("\n".join(lines) + "\n")
+    result = _check(path)
+    # The 201st call in the chain is refused where it is written: L1800 calls L1799.
+    assert result["err"].startswith(f"{path}:1801:40: error[E002]: blocks call blocks more "
+                                    "than 200 deep (`L1999` → ... → `L1799`)"), result["err"]
+    assert result["peak"] - baseline_peak < 200 * 2**20
+
+
+def test_the_command_line_guards_time_and_memory(tmp_path):
+    # The real command (not main([...]) in this process) runs check under resource limits.
+    script = ("import resource, sys; from nndsl import cli; cli._guard(type('A', (), "
+              "{'file': 'x', 'command': 'check'})()); "
+              "print(resource.getrlimit(resource.RLIMIT_AS)[0])")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    from nndsl.cli import GUARD_BYTES
+
+    assert int(done.stdout) == GUARD_BYTES

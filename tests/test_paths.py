@@ -83,7 +83,7 @@ def test_special_and_huge_files_are_not_read(tmp_path, capsys, monkeypatch):
     with open(big, "wb") as f:
         f.truncate(paths.SPEC_MAX_BYTES + 1)
     assert main(["check", str(big)]) == 1
-    assert "over the 4.0 MiB limit for a spec file" in capsys.readouterr().err
+    assert "over the 1.0 MiB limit for a spec file" in capsys.readouterr().err
     (tmp_path / "d.csv").write_text("a,label\n" + "1,0\n" * 100)
     spec = _spec(tmp_path, 'csv("d.csv", y="label")')
     monkeypatch.setattr(paths, "DATA_MAX_BYTES", 100)

@@ -28,6 +28,8 @@ class Limits:
     max_elements: int = 1_000_000_000
     max_nodes: int = 1_000_000
     max_repeat: int = 100_000
+    # Real architectures nest a handful of blocks; each level costs Python stack and memory.
+    max_call_depth: int = 200
 
 
 @dataclass

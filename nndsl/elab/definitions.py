@@ -91,6 +91,10 @@ def _enter(el, bound: Instance, inner: Frame, values: list, span: Span):
     if name in active:
         raise error("E026", f"`{name}` is recursive: {' → '.join(active + [name])}",
                     definition.span)
+    if len(active) >= el.limits.max_call_depth:
+        raise error("E002", f"blocks call blocks more than {el.limits.max_call_depth} deep "
+                    f"(`{active[0]}` → ... → `{name}`)", span,
+                    hint="flatten the chain, or repeat one stage with `Stage * n`")
     with el.builder.inside(inner, frozen=bound.frozen, definition=name):
         outputs = run_definition(el, definition, values, span)
     if len(outputs) == 1:

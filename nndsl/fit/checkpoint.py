@@ -141,7 +141,7 @@ def read(path: Path) -> Checkpoint:
     try:
         data = read_bytes(path, MAX_BYTES, "checkpoint")
     except PathRefused as exc:
-        raise refused(exc, file_span(path), hint=None) from None
+        raise refused(exc, file_span(path)) from None
     except OSError as exc:
         raise error(UNREADABLE, f"cannot read checkpoint {path}: {exc.strerror or exc}",
                     file_span(path)) from None
