@@ -253,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     # Deep specs recurse deeply: give the work a large stack of its own.
     threading.stack_size(512 * 1024 * 1024)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
-    if argv is None and args.command in GUARDED_COMMANDS:
-        _guard(args)
+    if argv is None:
+        sys.stdout = _ReaderMayLeave(sys.stdout)
+        if args.command in GUARDED_COMMANDS:
+            _guard(args)
     worker = threading.Thread(target=lambda: result.append(_run(args)))
     worker.start()
     worker.join()
@@ -262,6 +264,37 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         sys.exit(code)
     return code
+
+
+class _ReaderMayLeave:
+    """Standard output that goes quiet once its reader has gone (`nndsl train ... | head -2`):
+    the work goes on, its results land where they always do, and nothing is printed about it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        # Point the descriptor at /dev/null, so that no later flush (not even the
+        # interpreter's own at exit) meets the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _guard(args) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,6 +17,22 @@ from nndsl.ops.control import INPUT
 from nndsl.spec import CheckReport, load
 
 NON_FINITE = "E084"
+
+
+# Wide enough that no table or line wraps in a log; tables are as wide as their contents.
+PLAIN_WIDTH = 1000
+
+
+def _console(min_width: int = 0) -> Console:
+    """Rich output on a terminal; in a pipe or a log file, plain lines that never wrap."""
+    if sys.stdout.isatty():
+        return Console(width=max(min_width, Console().width))
+    return Console(soft_wrap=True, width=PLAIN_WIDTH)
+
+
+def _table(title: str) -> Table:
+    """A table drawn with box characters on a terminal and plain ASCII in a pipe or log."""
+    return Table(title=title, box=box.HEAVY_HEAD if sys.stdout.isatty() else box.ASCII)
 
 
 def _spec(args):
@@ -67,8 +84,8 @@ def summary(args) -> int:
     if args.format == "json":
         print(json.dumps(_summary_json(name, cost, args.batch, slots), indent=2))
         return 0
-    console = Console(width=max(100, Console().width))
-    table = Table(title=f"{name}", show_lines=False)
+    console = _console(min_width=100)
+    table = _table(f"{name}")
     for column, justify in (("layer", "left"), ("op", "left"), ("output", "left"),
                             ("params", "right"), ("FLOPs", "right")):
         table.add_column(column, justify=justify)
@@ -148,7 +165,7 @@ def train(args) -> int:
 
     spec = _spec(args)
     plan = spec.plan(args.train, args.model)
-    console = Console(stderr=False)
+    console = _console()
     runs_root = Path(args.runs)
     if args.resume:
         run_dir = Path(args.resume)
@@ -265,13 +282,13 @@ def gradcheck(args) -> int:
     name = spec.resolve(args.model)
     graph = spec.network(name)
     rows = check_gradients(graph, args.samples, args.tol, args.seed)
-    table = Table(title=f"{name}: jax.grad against central differences (float64)")
+    table = _table(f"{name}: jax.grad against central differences (float64)")
     for column in ("parameter tensor", "entries", "max abs error", "max rel error", ""):
         table.add_column(column, justify="left" if column == "parameter tensor" else "right")
     for row in rows:
         table.add_row(row.key, str(row.checked), f"{row.max_abs:.2e}", f"{row.max_rel:.2e}",
                       "ok" if row.ok else "[red]FAIL[/red]")
-    console = Console(width=max(100, Console().width))
+    console = _console(min_width=100)
     console.print(table)
     for blocked in non_differentiable_ops(graph):
         console.print(f"no gradient through {blocked}: reported, not differenced")
@@ -298,7 +315,7 @@ def sweep(args) -> int:
     count = args.trials or (entries["trials"].values["value"] if "trials" in entries else 10)
     out = Path(args.out or Path(args.runs) / f"{Path(args.file).stem}-sweep")
     trials = plan_trials(entries, count, args.seed or plan.settings["seed"], out)
-    console = Console()
+    console = _console()
     console.print(f"sweep: {len(trials)} trials of {plan.model or 'train'} → {out}")
     with Live(_trial_table(trials, "trials"), console=console, transient=False,
               auto_refresh=False) as live:
@@ -321,7 +338,7 @@ def _access_args(args) -> list[str]:
 
 
 def _trial_table(trials, title: str) -> Table:
-    table = Table(title=title)
+    table = _table(title)
     names = list(trials[0].values) if trials else []
     for column in ("trial", *names, "monitor", "best", "status"):
         table.add_column(column)
