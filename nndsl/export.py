@@ -25,7 +25,7 @@ import numpy as np
 
 from nndsl.ir import Graph, Node, Sym, TensorType
 from nndsl.lower import Compiled
-from nndsl.paths import PathRefused, file_span, read_bytes, refused
+from nndsl.paths import file_span, read_file
 from nndsl.source import SpecError, error
 
 CANNOT_EXPORT = "E094"
@@ -66,7 +66,11 @@ def export(trained: Trained, out: Path, vjp: bool = False) -> dict:
     specs = input_specs(trained.graph)
     function = forward(trained)
     if out.suffix == ".jax":
-        exported = jax.export.export(jax.jit(function))(*specs)
+        try:
+            exported = jax.export.export(jax.jit(function))(*specs)
+        except Exception as exc:  # noqa: BLE001 - e.g. an op that needs a constant batch
+            raise error(CANNOT_EXPORT, f"cannot export `{trained.name}` with jax.export: "
+                        f"{unconvertible(exc, 'jax.export')}", file_span(out)) from None
         data = exported.serialize(vjp_order=1 if vjp else 0)
         platforms = list(exported.platforms)
     else:
@@ -175,7 +179,7 @@ def _onnx_bytes(trained: Trained, function, specs, out: Path) -> bytes:
                                  output_names=list(graph.outputs))
     except Exception as exc:  # noqa: BLE001 - any converter failure is named, never a traceback
         raise error(CANNOT_EXPORT, f"cannot convert `{trained.name}` to ONNX: "
-                    f"{unconvertible(exc)}", file_span(out),
+                    f"{unconvertible(exc, 'jax2onnx')}", file_span(out),
                     hint="export to .jax instead (every network exports there)") from None
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -185,20 +189,20 @@ def _onnx_bytes(trained: Trained, function, specs, out: Path) -> bytes:
     return model.SerializeToString()
 
 
-def unconvertible(exc: BaseException) -> str:
-    """What jax2onnx could not convert: the nndsl op (and layer and line, when the failure
-    came while tracing it), the JAX primitive, and jax2onnx's own reason."""
+def unconvertible(exc: BaseException, tool: str) -> str:
+    """What `tool` could not convert: the nndsl op (and layer and line, when the failure
+    came while tracing it), the JAX primitive, and the tool's own reason."""
     node, eqn = _failure_site(exc)
     reason = _first_line(exc)
     if node is not None:
         return (f"op `{node.op}` (layer `{node.id}`, line {node.span.line}) cannot be "
-                f"converted: jax2onnx says: {reason}")
+                f"converted: {tool} says: {reason}")
     if eqn is not None:
         op = _ops_lowering(eqn)
         where = f"op `{op}` lowers to" if op else "the network uses"
-        return (f"{where} the JAX primitive `{eqn.primitive.name}`, which jax2onnx cannot "
+        return (f"{where} the JAX primitive `{eqn.primitive.name}`, which {tool} cannot "
                 f"convert here: {reason}")
-    return f"jax2onnx says: {reason}"
+    return f"{tool} says: {reason}"
 
 
 def _failure_site(exc: BaseException) -> tuple[Node | None, object | None]:
@@ -240,13 +244,7 @@ def _first_line(exc: BaseException) -> str:
 def load_artifact(path: Path, graph: Graph):
     """A `.jax` artifact as a function {input name: array} → {output name: array}, refused
     unless its inputs and outputs are the network's (count, dtype and fixed sizes)."""
-    try:
-        data = read_bytes(path, ARTIFACT_MAX_BYTES, "exported artifact")
-    except PathRefused as exc:
-        raise refused(exc, file_span(path), hint=None) from None
-    except OSError as exc:
-        raise error(BAD_ARTIFACT, f"cannot read {path}: {exc.strerror or exc}",
-                    file_span(path)) from None
+    data = read_file(path, ARTIFACT_MAX_BYTES, "exported artifact", BAD_ARTIFACT)
     try:
         exported = jax.export.deserialize(bytearray(data))
     except Exception:  # noqa: BLE001 - a foreign or damaged file is a user error

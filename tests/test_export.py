@@ -62,12 +62,10 @@ def trained(spec: Path, tmp: Path, epochs: int) -> Path:
 
 def split_inputs(spec: Path) -> dict[str, np.ndarray]:
     """The inputs of the test split of the spec's train section."""
-    from nndsl.spec import load
     from nndsl.fit.loop import load_data
-    from nndsl.training import elaborate_train
+    from nndsl.spec import load
 
-    loaded = load(spec)
-    plan = elaborate_train(loaded._elaborator(), loaded.program.trains[0])
+    plan = load(spec).plan(None)
     return {k: v for k, v in load_data(plan)["test"].items() if k in plan.graph.inputs}
 
 
@@ -120,6 +118,40 @@ def test_xor_exports_run_without_nndsl_and_match_predict(tmp_path):
 @pytest.mark.slow
 def test_mlp_digits_exports_run_without_nndsl_and_match_predict(tmp_path):
     check_round_trip(DIGITS, tmp_path, epochs=2, other_batch=3)
+
+
+ORDERED = """\
+network TwoWays {
+    input a: [B, 3]
+    input b: [B, 5]
+    h = concat(a, b -> dense(3)) -> dense(4)
+    output first = h -> dense(2)
+    output second = h -> tanh
+}
+"""
+
+
+@pytest.mark.parametrize("suffix", [".jax", ".onnx"])
+def test_inputs_and_outputs_keep_their_declared_order(tmp_path, suffix):
+    """Two inputs of different shapes, two outputs: positions follow the declarations."""
+    if suffix == ".onnx":
+        pytest.importorskip("jax2onnx")
+    from nndsl.spec import load
+    from nndsl.lower import Compiled
+
+    spec = tmp_path / "two.nn"
+    spec.write_text(ORDERED)
+    artifact = tmp_path / f"two{suffix}"
+    sidecar = export_fresh(spec, "TwoWays", artifact)
+    assert [t["name"] for t in sidecar["inputs"]] == ["a", "b"]
+    assert [t["name"] for t in sidecar["outputs"]] == ["first", "second"]
+    rng = np.random.default_rng(2)
+    inputs = {"a": rng.normal(size=(6, 3)), "b": rng.normal(size=(6, 5))}
+    compiled = Compiled(load(spec).network("TwoWays"))
+    params, state = compiled.init(0)
+    want, _ = compiled.apply(params, state, {k: v.astype(np.float32) for k, v in inputs.items()})
+    assert_same(outside(artifact, inputs, tmp_path, "two"), {k: np.asarray(v)
+                                                              for k, v in want.items()})
 
 
 def test_the_isolated_python_cannot_import_nndsl(tmp_path):
