@@ -208,8 +208,8 @@ def _is_artifact(run) -> bool:
 
 def _trained(graph: Graph, run):
     """The network compiled, and the best checkpoint of `run` checked against it."""
-    from nndsl.lower import Compiled
     from nndsl.fit import checkpoint
+    from nndsl.lower import Compiled
 
     compiled = Compiled(graph)
     # A run may hold other networks too (a GAN's): only this one's tensors must match.

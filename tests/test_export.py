@@ -136,8 +136,8 @@ def test_inputs_and_outputs_keep_their_declared_order(tmp_path, suffix):
     """Two inputs of different shapes, two outputs: positions follow the declarations."""
     if suffix == ".onnx":
         pytest.importorskip("jax2onnx")
-    from nndsl.spec import load
     from nndsl.lower import Compiled
+    from nndsl.spec import load
 
     spec = tmp_path / "two.nn"
     spec.write_text(ORDERED)
@@ -173,9 +173,9 @@ def test_sidecar_names_order_dtypes_and_symbolic_shapes(tmp_path):
 def test_vjp_artifact_gives_gradients(tmp_path):
     import jax
 
-    from nndsl.spec import load
-    from nndsl.lower import Compiled
     from nndsl.fit import checkpoint
+    from nndsl.lower import Compiled
+    from nndsl.spec import load
 
     run = trained(XOR, tmp_path, epochs=1)
     assert cli("export", XOR, "--run", run, "-o", tmp_path / "m.jax", "--vjp") == 0
@@ -261,8 +261,8 @@ def export_fresh(spec: Path, network: str, out: Path) -> dict:
     """Export a network with freshly initialised parameters (conversion does not depend on
     their values)."""
     from nndsl import export
-    from nndsl.spec import load
     from nndsl.lower import Compiled
+    from nndsl.spec import load
 
     compiled = Compiled(load(spec).network(network))
     params, state = compiled.init(0)
