@@ -13,7 +13,7 @@ WHEEL_VENV := build/wheel-venv
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,export]'
 	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; \
 	  (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
 	  || echo "warning: could not install graphviz; 'nndsl render -o x.dot' still works"; }

@@ -229,7 +229,8 @@ def _training_commands(sub) -> None:
                               "\n\nexample:  nndsl eval specs/mlp_digits.nn "
                               "--run runs/mlp_digits-MLP")
     _common(evaluate)
-    evaluate.add_argument("--run", required=True, help="the run directory")
+    evaluate.add_argument("--run", required=True,
+                          help="the run directory (not an exported .jax: it has no losses)")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
     evaluate.add_argument("--model", help="the network the run trained")
     evaluate.add_argument("--train", help="the train section the run used")
@@ -239,10 +240,39 @@ def _training_commands(sub) -> None:
                              "\n\nexample:  nndsl predict specs/mlp_digits.nn --run "
                              "runs/mlp_digits-MLP --input x.npz --output out.npz")
     _common(predict)
-    predict.add_argument("--run", required=True, help="the run directory")
+    predict.add_argument("--run", required=True,
+                         help="the run directory, or a .jax artifact from `nndsl export`")
     predict.add_argument("--input", required=True, help="a .npz or .csv file")
     predict.add_argument("--output", required=True, help="the .npz file to write")
     predict.add_argument("--model", help="the network (default: the train section's model)")
+    _export_command(sub)
+
+
+EXPORT_HELP = """\
+Write a run's trained network (best.ckpt) as a file that runs without nndsl. `-o model.jax`:
+a jax.export artifact (serialized StableHLO) of the forward function in inference mode
+(dropout off, batch-norm running statistics), parameters baked in, the batch size symbolic;
+load it with jax.export.deserialize and call it with the inputs positionally, in the
+network's declared input order; --vjp also serializes its VJP. `-o model.onnx`: the same
+function through jax2onnx, checked with onnx.checker (needs pip install 'nndsl[export]');
+an op that does not convert is named. Either way model.jax.json / model.onnx.json records
+the inputs' and outputs' names, order, dtypes and shapes. `nndsl predict --run model.jax`
+runs an artifact. See docs/export.md.
+
+example:  nndsl export specs/mlp_digits.nn --run runs/mlp_digits-MLP -o mlp.jax
+"""
+
+
+def _export_command(sub) -> None:
+    export = sub.add_parser("export", help="write a trained network as .jax or .onnx",
+                            description=EXPORT_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(export)
+    export.add_argument("--run", required=True, help="the run directory")
+    export.add_argument("-o", "--output", required=True, help="model.jax or model.onnx")
+    export.add_argument("--model", help="the network (default: the train section's model)")
+    export.add_argument("--vjp", action="store_true",
+                        help="(.jax) also serialize the VJP, for gradients after loading")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,8 +191,15 @@ def evaluate(args) -> int:
 
     from nndsl.fit import checkpoint
     from nndsl.fit.loop import Trainer, load_data
+    from nndsl.source import error
 
     spec = _spec(args)
+    if _is_artifact(Path(args.run)):
+        raise error("E095", f"eval needs the run directory, not the exported artifact "
+                    f"{args.run}: an artifact holds the network's forward function only, "
+                    "not the train section's losses and metrics", spec.file_span(),
+                    hint="nndsl eval FILE --run RUN_DIR; or nndsl predict FILE --run "
+                    f"{args.run} --input IN.npz --output OUT.npz")
     plan = spec.plan(args.train, args.model)
     trainer = Trainer(plan, load_data(plan), plan.settings["epochs"])
     saved = checkpoint.matching(_best(Path(args.run)), trainer.compiled)
@@ -211,28 +218,76 @@ def _best(run):
     return path
 
 
+def _is_artifact(run) -> bool:
+    """`--run model.jax` names an exported artifact rather than a run directory."""
+    return run.suffix == ".jax" and not run.is_dir()
+
+
+def _trained(graph: Graph, run):
+    """The network compiled, and the best checkpoint of `run` checked against it."""
+    from nndsl.fit import checkpoint
+    from nndsl.lower import Compiled
+
+    compiled = Compiled(graph)
+    # A run may hold other networks too (a GAN's): only this one's tensors must match.
+    return compiled, checkpoint.matching(_best(run), compiled, exact=False)
+
+
+def _runner(graph: Graph, run):
+    """The trained network as a function of its inputs: from a run, or an exported .jax."""
+    if _is_artifact(run):
+        from nndsl.export import load_artifact
+
+        return load_artifact(run, graph)
+    compiled, saved = _trained(graph, run)
+    return lambda inputs: compiled.apply(saved["params"], saved["state"], inputs)[0]
+
+
 def predict(args) -> int:
-    """`nndsl predict`: run a trained network on inputs from a .npz or .csv file."""
+    """`nndsl predict`: run a trained network (a run directory or an exported .jax) on
+    inputs from a .npz or .csv file."""
     from pathlib import Path
 
     import numpy as np
 
-    from nndsl.fit import checkpoint
     from nndsl.fit.inputs import read_inputs
-    from nndsl.lower import Compiled
 
     spec = _spec(args)
-    name = spec.resolve(args.model)
-    graph = spec.network(name)
-    compiled = Compiled(graph)
-    # A run may hold other networks too (a GAN's): only this one's tensors must match.
-    saved = checkpoint.matching(_best(Path(args.run)), compiled, exact=False)
-    inputs = read_inputs(Path(args.input), graph)
-    outputs, _ = compiled.apply(saved["params"], saved["state"], inputs)
+    graph = spec.network(args.model)
+    run = _runner(graph, Path(args.run))
+    outputs = run(read_inputs(Path(args.input), graph))
     np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
     print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
           f"to {args.output}")
     return 0
+
+
+def export(args) -> int:
+    """`nndsl export`: a run's network as a .jax (jax.export) or .onnx file that runs
+    without nndsl, with a JSON sidecar naming its inputs and outputs."""
+    from pathlib import Path
+
+    from nndsl import export as exporting
+
+    out = Path(args.output)
+    exporting.check_target(out, args.vjp)
+    spec = _spec(args)
+    name = spec.resolve(args.model)
+    compiled, saved = _trained(spec.network(name), Path(args.run))
+    origin = {"spec": str(args.file), "run": str(args.run), "epoch": saved.meta.get("epoch"),
+              "overrides": {k: str(v) for k, v in args.overrides}}
+    trained = exporting.Trained(name, compiled.graph, compiled, saved["params"],
+                                saved["state"], origin)
+    sidecar = exporting.export(trained, out, args.vjp)
+    print(f"wrote {out} ({name}: {_tensors(sidecar['inputs'])} → "
+          f"{_tensors(sidecar['outputs'])}) and {exporting.sidecar_path(out)}")
+    return 0
+
+
+def _tensors(entries: list[dict]) -> str:
+    """`x: float32[B, 2]` for each sidecar entry."""
+    return ", ".join(f"{t['name']}: {t['dtype']}[{', '.join(map(str, t['shape']))}]"
+                     for t in entries)
 
 
 def render(args) -> int:

@@ -136,6 +136,18 @@ def read_bytes(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
+def read_file(path: Path, limit: int, what: str, code: str) -> bytes:
+    """`read_bytes` for a file a command names (a checkpoint, an exported artifact): a
+    refused path is reported as E090, an unreadable file as `code`, each naming the file."""
+    try:
+        return read_bytes(path, limit, what)
+    except PathRefused as exc:
+        raise refused(exc, file_span(path)) from None
+    except OSError as exc:
+        raise SpecError(Diagnostic(code, f"cannot read {what} {path}: {exc.strerror or exc}",
+                                   file_span(path))) from None
+
+
 def read_source(path: Path) -> Source:
     """A spec or import file as text (undecodable bytes replaced), within the spec cap."""
     data = read_bytes(path, SPEC_MAX_BYTES, "spec file")

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from nndsl.paths import PathRefused, RunReference, file_span, read_bytes, refused
+from nndsl.paths import RunReference, file_span, read_file
 from nndsl.source import error
 
 FORMAT = "nndsl-checkpoint/1"
@@ -138,13 +138,7 @@ class Checkpoint:
 def read(path: Path) -> Checkpoint:
     """Read and verify a checkpoint this program wrote; raises a clear error naming the file
     when it is missing, not a regular file, an old pickle, truncated or corrupted."""
-    try:
-        data = read_bytes(path, MAX_BYTES, "checkpoint")
-    except PathRefused as exc:
-        raise refused(exc, file_span(path)) from None
-    except OSError as exc:
-        raise error(UNREADABLE, f"cannot read checkpoint {path}: {exc.strerror or exc}",
-                    file_span(path)) from None
+    data = read_file(path, MAX_BYTES, "checkpoint", UNREADABLE)
     if data[:1] == _PICKLE_PROTO:
         raise error(UNREADABLE, f"{path} was written by an older nndsl; retrain, which "
                     "writes a safe checkpoint (old ones are pickles, never loaded because "
