@@ -32,7 +32,9 @@ class _NoNndsl:
 
 sys.meta_path[:] = [_NoNndsl()] + [f for f in sys.meta_path
                                    if "editable" not in type(f).__module__]
-sys.path[:] = [p for p in sys.path if p and not p.startswith({str(ROOT)!r})]
+# The project tree goes, the installed packages stay (a venv may live inside the tree).
+sys.path[:] = [p for p in sys.path
+               if p and (p.startswith(sys.prefix) or not p.startswith({str(ROOT)!r}))]
 """
 CHECK = '\nassert "nndsl" not in sys.modules, "the script imported nndsl"\n'
 

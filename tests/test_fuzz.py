@@ -72,7 +72,7 @@ def test_random_text(tmp_path, capsys, text):
     _check(path, capsys)
 
 
-@settings(max_examples=EXAMPLES // 2 or 400, deadline=None, derandomize=not EXAMPLES,
+@settings(max_examples=EXAMPLES // 10 or 400, deadline=None, derandomize=not EXAMPLES,
           database=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, len(SPECS) - 1), st.integers(0, 2**32 - 1), st.integers(1, 4))
 def test_mutated_contract_specs(tmp_path, capsys, index, seed, edits):
