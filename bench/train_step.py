@@ -70,7 +70,7 @@ def nndsl_step(spec: str, train: str | None, batch: int):
     holder = {"args": (params, state, opt_states)}
 
     def step():
-        p, s, o, loss, ok = trainer._step(*holder["args"], data, key)
+        p, s, o, loss, ok = trainer.step(*holder["args"], data, key)
         holder["args"] = (p, s, o)
         return loss
 
@@ -188,7 +188,7 @@ def compile_seconds(spec_path: Path, overrides: dict, train: str | None = None) 
     params, state, opt_states = trainer.init(0)
     batch = {k: v[:64] for k, v in trainer.device_data["train"].items()}
     start = time.perf_counter()
-    trainer._step.lower(params, state, opt_states, batch, jax.random.PRNGKey(0)).compile()
+    trainer.step.lower(params, state, opt_states, batch, jax.random.PRNGKey(0)).compile()
     return time.perf_counter() - start
 
 

@@ -14,6 +14,7 @@ from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.ir import Graph
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import INPUT
+from nndsl.runs import best_checkpoint as _best
 from nndsl.spec import CheckReport, load
 
 NON_FINITE = "E084"
@@ -157,26 +158,16 @@ __all__ = ["check", "summary", "CheckReport"]
 
 
 def train(args) -> int:
-    """`nndsl train`: fit the spec's train section; writes a run directory."""
-    from pathlib import Path
-
-    from nndsl.fit.run import NonFinite, RunOptions, run_name
-    from nndsl.fit.run import train as fit
+    """`nndsl train`: fit the spec's train section (`nndsl.fit`); writes a run directory."""
+    from nndsl.fit.run import NonFinite
+    from nndsl.runs import fit
 
     spec = _spec(args)
-    plan = spec.plan(args.train, args.model)
-    console = _console()
-    runs_root = Path(args.runs)
-    if args.resume:
-        run_dir = Path(args.resume)
-    else:
-        name = run_name(Path(args.file), plan) + (f"-{args.model}" if args.model else "")
-        run_dir = Path(args.out) if args.out else runs_root / name
-    options = RunOptions(run_dir, Path(args.file), runs_root, args.epochs, bool(args.resume),
-                         progress=sys.stdout.isatty() and not args.quiet,
-                         overrides=list(args.overrides), started=args.started)
     try:
-        fit(plan, options, console)
+        fit(spec, train=args.train, model=args.model, out=args.out, runs=args.runs,
+            epochs=args.epochs, resume=args.resume,
+            progress=sys.stdout.isatty() and not args.quiet, started=args.started,
+            console=_console())
     except NonFinite as exc:
         print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
         return 1
@@ -186,11 +177,11 @@ def train(args) -> int:
 
 
 def evaluate(args) -> int:
-    """`nndsl eval`: losses and metrics of a run's best parameters on a split."""
+    """`nndsl eval`: losses and metrics of a run's best parameters on a split
+    (`nndsl.evaluate`)."""
     from pathlib import Path
 
-    from nndsl.fit import checkpoint
-    from nndsl.fit.loop import Trainer, load_data
+    from nndsl.runs import evaluate as evaluate_run
     from nndsl.source import error
 
     spec = _spec(args)
@@ -200,22 +191,9 @@ def evaluate(args) -> int:
                     "not the train section's losses and metrics", spec.file_span(),
                     hint="nndsl eval FILE --run RUN_DIR; or nndsl predict FILE --run "
                     f"{args.run} --input IN.npz --output OUT.npz")
-    plan = spec.plan(args.train, args.model)
-    trainer = Trainer(plan, load_data(plan), plan.settings["epochs"])
-    saved = checkpoint.matching(_best(Path(args.run)), trainer.compiled)
-    values = trainer.evaluate(saved["params"], saved["state"], args.split)
+    values = evaluate_run(spec, args.run, args.split, train=args.train, model=args.model)
     print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
-
-
-def _best(run):
-    """The best checkpoint of a run directory, or a clear error."""
-    from nndsl.source import NO_SPAN, Diagnostic, SpecError
-
-    path = run / "best.ckpt"
-    if not path.exists():
-        raise SpecError(Diagnostic("E083", f"no checkpoint at {path}: train first", NO_SPAN))
-    return path
 
 
 def _is_artifact(run) -> bool:

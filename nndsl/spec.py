@@ -1,9 +1,14 @@
-"""The library entry point: `nndsl.load("x.nn")` → a `Spec` that checks and summarises."""
+"""The library entry point: `nndsl.load("x.nn")` → a `Spec` that checks and summarises, and
+compiles its networks (`compile`) and train sections (`training`) to JAX functions.
+
+Checking never imports JAX: `compile` and `training` import the runtime when called.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nndsl.elab import Config, Elaborator, Limits, TrainPlan, check_sweep, elaborate_train
 from nndsl.ir import Graph, count_params
@@ -11,6 +16,10 @@ from nndsl.passes.cost import Cost, cost
 from nndsl.program import Program
 from nndsl.program import load as load_program
 from nndsl.source import Diagnostic, Span, SpecError, did_you_mean, error
+
+if TYPE_CHECKING:
+    from nndsl.fit.model import Model
+    from nndsl.fit.training import Training
 
 
 @dataclass
@@ -36,9 +45,15 @@ class CheckReport:
 class Spec:
     """A loaded spec: its networks and train sections, elaborated on demand."""
 
-    def __init__(self, program: Program, limits: Limits):
+    def __init__(self, program: Program, limits: Limits, path: str | Path | None = None):
         self.program = program
         self.limits = limits
+        self.path = Path(path if path is not None else program.source.path)
+
+    @property
+    def overrides(self) -> dict:
+        """The `--set` values the spec was loaded with."""
+        return dict(self.program.overrides)
 
     def _elaborator(self) -> Elaborator:
         return Elaborator(self.program, self.limits)
@@ -48,6 +63,8 @@ class Spec:
         return self._elaborator().network(self.resolve(name))
 
     def resolve(self, name: str | None) -> str:
+        """The network `name` names (default: the train section's model, else the first);
+        an unknown name is an E070 error with the nearest names."""
         networks = self.program.networks
         if name is None:
             model = self._default_model()
@@ -122,7 +139,28 @@ class Spec:
         return Span(self.program.source, 1, 1, 1, 1)
 
     def cost(self, name: str | None = None) -> Cost:
+        """Parameters, FLOPs and memory of network `name`, per layer and in total."""
         return cost(self.network(name))
+
+    def compile(self, name: str | None = None) -> Model:
+        """Network `name` (default: the train section's model, else the first) as a `Model`
+        of pure JAX functions: `init(seed) -> (params, state)` and
+        `apply(params, state, inputs, *, rng=None, train=False) -> (outputs, new_state)`."""
+        from nndsl.fit.model import Model
+        from nndsl.lower import Compiled
+
+        name = self.resolve(name)
+        return Model(name, Compiled(self.network(name)))
+
+    def training(self, name: str | None = None, *, model: str | None = None,
+                 epochs: int | None = None, runs: str | Path = "runs") -> Training:
+        """Train section `name` (default: the first) with its data loaded, as a `Training`:
+        `loss_fn`, `init_opt`, `train_step` (the jitted step `nndsl train` runs), `evaluate`
+        and `data()`. `model` replaces the section's model; `epochs` its epochs (they shape
+        learning-rate schedules); `runs` is where `load(Net, "run")` finds its runs."""
+        from nndsl.fit.training import Training
+
+        return Training(self.plan(name, model), epochs, Path(runs), self.path.stem)
 
 
 DEFAULT_LIMITS = Limits()
@@ -130,6 +168,8 @@ DEFAULT_LIMITS = Limits()
 
 def load(path: str | Path, overrides: dict | None = None,
          limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """Parse a spec file (and its imports); raise SpecError for syntax or import problems."""
-    return Spec(load_program(path, overrides), limits)
+    """Parse a spec file (and its imports) with `overrides` (`--set` values by name) in place
+    of its `let` values; raise SpecError for syntax or import problems. Checking happens on
+    demand: `.check()`, `.network(name)`, `.compile(name)`, `.training()`."""
+    return Spec(load_program(path, overrides), limits, path)
 

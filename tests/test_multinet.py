@@ -26,7 +26,7 @@ def test_a_step_updates_only_its_network(step, moved, still):
     params, state, opt_states = trainer.init(0)
     before = jax.tree.map(np.asarray, params)
     batch = {k: v[:trainer.batch] for k, v in trainer.device_data["train"].items()}
-    params, *_ = trainer._step(params, state, opt_states, batch, jax.random.PRNGKey(0))
+    params, *_ = trainer.step(params, state, opt_states, batch, jax.random.PRNGKey(0))
     for layer in before:
         same = all(np.array_equal(before[layer][n], params[layer][n]) for n in before[layer])
         assert same == layer.startswith(still), layer

@@ -33,7 +33,7 @@ def test_one_training_step(path, section, tmp_path):
     batch = {k: v[:trainer.batch] for k, v in trainer.device_data["train"].items()}
     # Two steps: a warm-up schedule starts at a learning rate of 0.
     for step in range(2):
-        params, state, opt_states, losses, ok = trainer._step(params, state, opt_states, batch,
+        params, state, opt_states, losses, ok = trainer.step(params, state, opt_states, batch,
                                                               jax.random.PRNGKey(step))
         assert bool(ok) and np.all(np.isfinite(np.asarray(losses)))
     for objective in plan.objectives:

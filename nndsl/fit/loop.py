@@ -121,28 +121,50 @@ class Trainer:
         self.metric_names = list(plan.metrics)
         self.loss_names = [f"loss_{o.network}" if o.network else "loss"
                            for o in plan.objectives]
-        self._step = jax.jit(self._train_step, donate_argnums=(0, 1, 2))
+        # The step donates its parameter, state and optimizer-state buffers: callers must use
+        # the returned ones.
+        self.step = jax.jit(self._train_step, donate_argnums=(0, 1, 2))
         self._eval = jax.jit(self._eval_batch)
 
     def init(self, seed: int):
+        """Fresh parameters and state from `seed`, and the optimizers' states for them."""
         params, state = self.compiled.init(seed)
-        opt_states = jax.jit(lambda p: [opt.init(_select(p, keys)) for opt, keys in
-                                        zip(self.optimizers, self.key_sets)])(params)
-        return params, state, opt_states
+        return params, state, self.init_opt(params)
+
+    def init_opt(self, params: Params) -> list:
+        """One optimizer state per objective, over the parameters that objective trains."""
+        return jax.jit(lambda p: [opt.init(_select(p, keys)) for opt, keys in
+                                  zip(self.optimizers, self.key_sets)])(params)
+
+    def augmented(self, batch: dict, rng) -> dict:
+        """The batch as the step trains on it: augmented (when the plan says so) with a key
+        derived from the step's key."""
+        if self.plan.augment is None:
+            return batch
+        return augment(batch, jax.random.fold_in(rng, 1 << 20), self.plan.augment.name,
+                       self.plan.augment.values)
+
+    def objective_loss(self, params: Params, state: Params, batch: dict, key, index: int,
+                       metrics: bool = False):
+        """Objective `index`'s loss on a training batch (train mode, with `key` for random
+        ops) and the new state; with `metrics`, also the metrics' values by name. The step
+        differentiates this function."""
+        refs = [self.plan.objectives[index].loss]
+        if metrics:
+            refs += [self.plan.metrics[m] for m in self.metric_names]
+        values, new_state = self.compiled.evaluate(params, state, batch, key, True, refs)
+        return values[0], (dict(zip(self.metric_names, values[1:])), new_state)
 
     def _train_step(self, params, state, opt_states, batch, rng):
         losses, new_opt_states = [], []
-        if self.plan.augment is not None:
-            batch = augment(batch, jax.random.fold_in(rng, 1 << 20), self.plan.augment.name,
-                            self.plan.augment.values)
+        batch = self.augmented(batch, rng)
         ok = jnp.array(True)
-        for i, (opt, keys, objective) in enumerate(zip(self.optimizers, self.key_sets,
-                                                       self.plan.objectives)):
+        for i, (opt, keys) in enumerate(zip(self.optimizers, self.key_sets)):
             key = jax.random.fold_in(rng, i)
 
-            def loss_fn(part, params=params, state=state, objective=objective, key=key):
-                (loss,), new_state = self.compiled.evaluate(
-                    _overlay(params, part), state, batch, key, True, [objective.loss])
+            def loss_fn(part, params=params, state=state, i=i, key=key):
+                loss, (_, new_state) = self.objective_loss(_overlay(params, part), state,
+                                                           batch, key, i)
                 return loss, new_state
 
             part = _select(params, keys)

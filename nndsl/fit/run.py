@@ -172,7 +172,7 @@ def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, opt
         for i, (batch, _) in enumerate(trainer.batches("train", trainer.batch, order)):
             step = (epoch - 1) * trainer.steps_per_epoch + i
             rng = jax.random.fold_in(base, step)
-            params, state, opt_states, loss, ok = trainer._step(params, state, opt_states,
+            params, state, opt_states, loss, ok = trainer.step(params, state, opt_states,
                                                                 batch, rng)
             losses.append(loss)
             if step == 0:
