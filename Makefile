@@ -8,7 +8,7 @@ OUT    ?= runs/demo
 
 WHEEL_VENV := build/wheel-venv
 
-.PHONY: demo test accept bench install clean wheel-test grammar fuzz
+.PHONY: demo test accept bench install clean wheel-test grammar fuzz mutate
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -58,5 +58,19 @@ grammar: install
 accept: install
 	$(PY) -m pytest -q -m slow
 
+# Mutation testing of nndsl/ops/ and nndsl/lower.py ([tool.mutmut] in pyproject.toml); not part
+# of `make test`. A full run is ~3800 mutants, hours on two cores, so by default only the fixed
+# sample in MUTANT_SAMPLE runs (mutant names or fnmatch patterns, see docs/mutation.md);
+# `make mutate MUTANT_SAMPLE=` runs everything. Results accumulate in mutants/ (delete it after
+# changing the code under test); the score and the surviving mutants go to build/mutation.txt.
+MUTANT_SAMPLE ?= docs/mutation_sample.txt
+MUTATE_JOBS   ?= 2
+MUTANTS       := $(if $(MUTANT_SAMPLE),$(shell sed -e 's/#.*//' -e '/^!/d' $(MUTANT_SAMPLE)))
+
+mutate: install
+	start=$$(date +%s); \
+	nice -n 19 $(VENV)/bin/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTANTS),'$(m)'); \
+	$(PY) bench/mutation_report.py --sample '$(MUTANT_SAMPLE)' --seconds $$(($$(date +%s) - start))
+
 clean:
-	rm -rf $(VENV) runs build dist *.egg-info
+	rm -rf $(VENV) runs build dist mutants *.egg-info
