@@ -157,7 +157,8 @@ def train(args) -> int:
         run_dir = Path(args.out) if args.out else runs_root / name
     options = RunOptions(run_dir, Path(args.file), runs_root, args.epochs, bool(args.resume),
                          progress=sys.stdout.isatty() and not args.quiet,
-                         overrides=list(args.overrides), started=args.started)
+                         overrides=list(args.overrides), started=args.started,
+                         check_numerics=args.check_numerics)
     try:
         fit(plan, options, console)
     except NonFinite as exc:
@@ -177,7 +178,7 @@ def evaluate(args) -> int:
 
     spec = _spec(args)
     plan = spec.plan(args.train, args.model)
-    trainer = Trainer(plan, load_data(plan), plan.settings["epochs"])
+    trainer = Trainer(plan, load_data(plan), plan.settings["epochs"], args.check_numerics)
     saved = checkpoint.matching(_best(Path(args.run)), trainer.compiled)
     values = trainer.evaluate(saved["params"], saved["state"], args.split)
     print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
@@ -200,18 +201,19 @@ def predict(args) -> int:
 
     import numpy as np
 
-    from nndsl.fit import checkpoint
+    from nndsl.fit import checkpoint, numerics
     from nndsl.fit.inputs import read_inputs
     from nndsl.lower import Compiled
 
     spec = _spec(args)
     name = spec.resolve(args.model)
     graph = spec.network(name)
-    compiled = Compiled(graph)
+    compiled = Compiled(graph, check_numerics=args.check_numerics)
     # A run may hold other networks too (a GAN's): only this one's tensors must match.
     saved = checkpoint.matching(_best(Path(args.run)), compiled, exact=False)
     inputs = read_inputs(Path(args.input), graph)
-    outputs, _ = compiled.apply(saved["params"], saved["state"], inputs)
+    apply = numerics.jit(compiled.apply, compiled) if args.check_numerics else compiled.apply
+    outputs, _ = apply(saved["params"], saved["state"], inputs)
     np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
     print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
           f"to {args.output}")
