@@ -213,6 +213,15 @@ example:  nndsl train specs/mlp_digits.nn --epochs 20
 """
 
 
+def _check_numerics(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check-numerics", action="store_true",
+                        help="debug mode: run every step under jax.experimental.checkify, "
+                        "checking ids and labels computed in the graph against what they "
+                        "index and every op's output for NaN; the first failure is an error "
+                        "naming the op (E087). Slower (the host waits for each step); off by "
+                        "default. Ids and labels read from files are always checked (E081)")
+
+
 def _training_commands(sub) -> None:
     train = sub.add_parser("train", help="train a spec's model", description=TRAIN_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -224,6 +233,7 @@ def _training_commands(sub) -> None:
     train.add_argument("--runs", default="runs", help="where run directories live (default runs)")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _check_numerics(train)
     evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",
                               description="Losses and metrics of a run's best.ckpt on a split."
                               "\n\nexample:  nndsl eval specs/mlp_digits.nn "
@@ -234,6 +244,7 @@ def _training_commands(sub) -> None:
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
     evaluate.add_argument("--model", help="the network the run trained")
     evaluate.add_argument("--train", help="the train section the run used")
+    _check_numerics(evaluate)
     predict = sub.add_parser("predict", help="run a trained network on an input file",
                              description="Outputs of a trained network for inputs in a .npz "
                              "(one array per input name) or .csv (columns → input x) file."
@@ -245,6 +256,7 @@ def _training_commands(sub) -> None:
     predict.add_argument("--input", required=True, help="a .npz or .csv file")
     predict.add_argument("--output", required=True, help="the .npz file to write")
     predict.add_argument("--model", help="the network (default: the train section's model)")
+    _check_numerics(predict)
     _export_command(sub)
 
 

@@ -167,7 +167,7 @@ def train(args) -> int:
         fit(spec, train=args.train, model=args.model, out=args.out, runs=args.runs,
             epochs=args.epochs, resume=args.resume,
             progress=sys.stdout.isatty() and not args.quiet, started=args.started,
-            console=_console())
+            console=_console(), check_numerics=args.check_numerics)
     except NonFinite as exc:
         print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
         return 1
@@ -191,7 +191,8 @@ def evaluate(args) -> int:
                     "not the train section's losses and metrics", spec.file_span(),
                     hint="nndsl eval FILE --run RUN_DIR; or nndsl predict FILE --run "
                     f"{args.run} --input IN.npz --output OUT.npz")
-    values = evaluate_run(spec, args.run, args.split, train=args.train, model=args.model)
+    values = evaluate_run(spec, args.run, args.split, train=args.train, model=args.model,
+                          check_numerics=args.check_numerics)
     print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
 
@@ -201,24 +202,28 @@ def _is_artifact(run) -> bool:
     return run.suffix == ".jax" and not run.is_dir()
 
 
-def _trained(graph: Graph, run):
+def _trained(graph: Graph, run, check_numerics: bool = False):
     """The network compiled, and the best checkpoint of `run` checked against it."""
     from nndsl.fit import checkpoint
     from nndsl.lower import Compiled
 
-    compiled = Compiled(graph)
+    compiled = Compiled(graph, check_numerics=check_numerics)
     # A run may hold other networks too (a GAN's): only this one's tensors must match.
     return compiled, checkpoint.matching(_best(run), compiled, exact=False)
 
 
-def _runner(graph: Graph, run):
-    """The trained network as a function of its inputs: from a run, or an exported .jax."""
+def _runner(graph: Graph, run, check_numerics: bool = False):
+    """The trained network as a function of its inputs: from a run, or an exported .jax;
+    with `check_numerics`, under checkify (computed ids, NaN outputs: E087)."""
     if _is_artifact(run):
         from nndsl.export import load_artifact
 
         return load_artifact(run, graph)
-    compiled, saved = _trained(graph, run)
-    return lambda inputs: compiled.apply(saved["params"], saved["state"], inputs)[0]
+    from nndsl.fit import numerics
+
+    compiled, saved = _trained(graph, run, check_numerics)
+    apply = numerics.jit(compiled.apply, compiled) if check_numerics else compiled.apply
+    return lambda inputs: apply(saved["params"], saved["state"], inputs)[0]
 
 
 def predict(args) -> int:
@@ -232,7 +237,7 @@ def predict(args) -> int:
 
     spec = _spec(args)
     graph = spec.network(args.model)
-    run = _runner(graph, Path(args.run))
+    run = _runner(graph, Path(args.run), args.check_numerics)
     outputs = run(read_inputs(Path(args.input), graph))
     np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
     print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "

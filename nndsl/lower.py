@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 
 from nndsl.init import initialise
 from nndsl.ir import Graph, Node, ParamSpec, Ref, Sym, walk
-from nndsl.ops import REGISTRY
+from nndsl.ops import REGISTRY, OpDef
+from nndsl.ops.facts import call_text
 
 Params = dict[str, dict[str, jax.Array]]
 
@@ -67,9 +69,15 @@ def _nest(flat: dict[str, jax.Array]) -> Params:
 class Compiled:
     """A graph ready to run: its parameter and state layout, `init` and `apply`."""
 
-    def __init__(self, graph: Graph, exact_gradients: bool = False):
+    def __init__(self, graph: Graph, exact_gradients: bool = False,
+                 check_numerics: bool = False):
         self.graph = graph
         self.exact_gradients = exact_gradients
+        # --check-numerics: every indexing op checks its indices and every op its output for
+        # NaN with checkify.check (the caller checkifies); each check's message starts with
+        # a key of `check_sites`, the node it is about.
+        self.check_numerics = check_numerics
+        self.check_sites: dict[str, Node] = {}
         self.param_slots = _slots(graph)
         self.state_slots = _slots(graph, attr="state")
 
@@ -88,6 +96,7 @@ class Compiled:
         """The values of `refs` and the updated state (pure: jit and grad apply)."""
         run = _Run(params, state, rng, train, _batch_size(inputs))
         run.exact_gradients = self.exact_gradients
+        run.check_sites = self.check_sites if self.check_numerics else None
         values = run.graph(self.graph, inputs)
         return [values[r] for r in refs], _merge(state, run.new_state)
 
@@ -140,6 +149,8 @@ class _Run:
         self.slow_loop_conv = False
         # Set by gradcheck: gradient-altering ops (grad_reverse) act as what they compute.
         self.exact_gradients = False
+        # Under --check-numerics, where each check's site is recorded (else None: no checks).
+        self.check_sites: dict[str, Node] | None = None
 
     # What ops read ----------------------------------------------------------------------------
 
@@ -175,12 +186,44 @@ class _Run:
             # except under gradcheck, which differentiates the function as computed.
             xs = [values[r] if self.exact_gradients or op.grad_through(i)
                   else jax.lax.stop_gradient(values[r]) for i, r in enumerate(node.inputs)]
+            if self.check_sites is not None:
+                self._check_indices(node, op, xs)
             out = op.lower(self, node, xs)
             outs = out if isinstance(out, (list, tuple)) else [out]
+            if self.check_sites is not None:
+                self._check_not_nan(node, outs)
             for i, value in enumerate(outs):
                 values[Ref(node.id, i)] = value
         self.inputs = saved
         return values
+
+    # --check-numerics ---------------------------------------------------------------------
+
+    def _site(self, node: Node) -> str:
+        where = f"{node.id} (`{call_text(node)}`, line {node.span.line})"
+        self.check_sites[where] = node
+        return where
+
+    def _check_indices(self, node: Node, op: OpDef, xs: list) -> None:
+        """Indices computed in the graph must lie in [0, size), as data is checked on entry."""
+        for rule in op.indexes:
+            ids = xs[rule.index]
+            if jnp.issubdtype(ids.dtype, jnp.floating):
+                continue  # soft targets index nothing
+            size = rule.size(node.attrs, [x.shape for x in xs])
+            bad = ((ids < 0) | (ids >= size)).reshape(ids.shape[0], -1)
+            first = jnp.argmax(bad.ravel())
+            per = bad.shape[1]
+            at = "example {example}" + (", position {position}" if per > 1 else "")
+            checkify.check(~jnp.any(bad), f"{self._site(node)}: {rule.noun} hold {{value}} "
+                           f"at {at}; {rule.expects(node, size)}",
+                           value=ids.ravel()[first], example=first // per, position=first % per)
+
+    def _check_not_nan(self, node: Node, outs: list) -> None:
+        for value in outs:
+            if jnp.issubdtype(value.dtype, jnp.floating):
+                checkify.check(~jnp.any(jnp.isnan(value)),
+                               f"{self._site(node)}: the output holds NaN")
 
     def _layers(self, body: Graph, attr: str) -> list[str]:
         return sorted({split_key(k)[0] for k in _slots(body, attr=attr)})

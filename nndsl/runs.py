@@ -35,7 +35,7 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
         out: str | Path | None = None, runs: str | Path = "runs", epochs: int | None = None,
         overrides: dict | None = None, resume: str | Path | None = None,
         progress: bool = False, quiet: bool = False, started: float | None = None,
-        console=None) -> dict:
+        console=None, check_numerics: bool = False) -> dict:
     """Train a spec's train section exactly as `nndsl train` does and return its results:
     `test` (losses and metrics of the best parameters on the test split), `best_epoch`,
     `monitor`, `best`, `epochs_run`, `seconds` and `run_dir`.
@@ -44,7 +44,8 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     first), `model` replaces its model, `epochs` its epochs, `overrides` the spec's `let`
     values (`--set`). The run directory is `out`, else `runs/<spec>-<section or model>`;
     `resume` continues the run in that directory. `progress` shows a progress bar, `quiet`
-    silences the per-epoch lines (`console`, a rich Console, prints them instead of the
+    silences the per-epoch lines; `check_numerics` runs the step under checkify (E087)
+    (`console`, a rich Console, prints them instead of the
     default one); `started` (a `time.perf_counter()` value) is when the
     reported time to the first step counts from (default: now). Raises SpecError for a bad
     spec, data or checkpoint, `nndsl.fit.run.NonFinite` when the loss stops being finite."""
@@ -66,21 +67,22 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
         run_dir = runs_root / (run_name(spec.path, plan) + (f"-{model}" if model else ""))
     options = RunOptions(run_dir, spec.path, runs_root, epochs, bool(resume),
                          progress=progress, overrides=list(spec.overrides.items()),
-                         started=time.perf_counter() if started is None else started)
+                         started=time.perf_counter() if started is None else started,
+                         check_numerics=check_numerics)
     results = run_training(plan, options, console or Console(quiet=quiet))
     return {**results, "run_dir": run_dir}
 
 
 def evaluate(spec: Spec | str | Path, run_dir: str | Path, split: str = "test", *,
              train: str | None = None, model: str | None = None,
-             overrides: dict | None = None) -> dict[str, float]:
+             overrides: dict | None = None, check_numerics: bool = False) -> dict[str, float]:
     """Losses and metrics of a run's best parameters on `split` (`train`, `val`, `test`),
     as `nndsl eval` reports them. The checkpoint's tensors must be the spec's (names and
     shapes, else E092); a directory without a checkpoint is E083."""
     from nndsl.fit import checkpoint
 
     spec = _as_spec(spec, overrides)
-    task = spec.training(train, model=model)
+    task = spec.training(train, model=model, check_numerics=check_numerics)
     saved = checkpoint.matching(best_checkpoint(run_dir), task.trainer.compiled)
     return task.evaluate(saved["params"], saved["state"], split)
 

@@ -153,14 +153,17 @@ class Spec:
         return Model(name, Compiled(self.network(name)))
 
     def training(self, name: str | None = None, *, model: str | None = None,
-                 epochs: int | None = None, runs: str | Path = "runs") -> Training:
+                 epochs: int | None = None, runs: str | Path = "runs",
+                 check_numerics: bool = False) -> Training:
         """Train section `name` (default: the first) with its data loaded, as a `Training`:
         `loss_fn`, `init_opt`, `train_step` (the jitted step `nndsl train` runs), `evaluate`
         and `data()`. `model` replaces the section's model; `epochs` its epochs (they shape
-        learning-rate schedules); `runs` is where `load(Net, "run")` finds its runs."""
+        learning-rate schedules); `runs` is where `load(Net, "run")` finds its runs;
+        `check_numerics` runs the step under checkify (computed ids, NaNs: E087)."""
         from nndsl.fit.training import Training
 
-        return Training(self.plan(name, model), epochs, Path(runs), self.path.stem)
+        return Training(self.plan(name, model), epochs, Path(runs), self.path.stem,
+                        check_numerics)
 
 
 DEFAULT_LIMITS = Limits()

@@ -120,14 +120,6 @@ def test_only_ops_that_cut_the_gradient_can_cut_it_on_purpose():
         dataclasses.replace(REGISTRY["relu"], intentional_cut=True)
 
 
-def test_class_label_rules_name_existing_inputs():
-    ruled = {name: op.class_labels for name, op in REGISTRY.items() if op.class_labels}
-    assert set(ruled) == {"cross_entropy", "accuracy", "top_k"}
-    for name, rule in ruled.items():
-        inputs = REGISTRY[name].inputs
-        assert inputs[rule.labels] == "labels" and inputs[rule.logits] == "logits"
-
-
 def test_a_body_without_a_rule_fails_naming_the_op_and_the_transform(monkeypatch):
     graph = nndsl.load(CONTRACT / "resnet.nn", {"depth": 2}).network("DigitsResNet")
     with_bodies = {node.op for node, _ in walk(graph) if node.body is not None}

@@ -9,6 +9,7 @@ import numpy as np
 
 from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
+from nndsl.fit.indices import check_indices
 from nndsl.ir import Graph, Sym
 from nndsl.source import NO_SPAN, Diagnostic, SpecError
 
@@ -18,7 +19,8 @@ def _fail(message: str) -> SpecError:
 
 
 def read_inputs(path: Path, graph: Graph) -> dict[str, np.ndarray]:
-    """One array per network input, checked against the input's declared shape and dtype."""
+    """One array per network input, checked against the input's declared shape and dtype, and
+    integer ids against the range of what they index (E081, at the op)."""
     if not path.exists():
         raise _fail(f"input file {path} does not exist")
     kind = path.suffix.lstrip(".")
@@ -40,4 +42,5 @@ def read_inputs(path: Path, graph: Graph) -> dict[str, np.ndarray]:
                 not isinstance(d, Sym) and d != a for d, a in zip(dims, array.shape[1:])):
             raise _fail(f"input `{name}` must be {want}, got {list(array.shape)}")
         inputs[name] = array.astype(np.int32 if want.dtype == "i32" else np.float32)
+    check_indices(graph, inputs, f"predict input {path.name}")
     return inputs

@@ -21,8 +21,9 @@ from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
 from nndsl.data.sources import LOADERS, Splits, split_fraction
 from nndsl.elab import TrainPlan
-from nndsl.fit import checkpoint
+from nndsl.fit import checkpoint, numerics
 from nndsl.fit.augment import augment
+from nndsl.fit.indices import check_indices
 from nndsl.fit.optim import optimizer
 from nndsl.ir import Sym
 from nndsl.lower import Compiled, Params
@@ -39,8 +40,9 @@ class History:
 
 
 def load_data(plan: TrainPlan) -> Splits:
-    """The plan's data, checked against the fields the graph reads (shape, dtype, labels)."""
-    data = _read(plan)
+    """The plan's data, checked against the fields the graph reads (shape, dtype, and the
+    range of integer ids and labels)."""
+    data, sources = _read(plan)
     for name, ref in plan.graph.inputs.items():
         want = plan.graph.type_of(ref)
         for split, fields in data.items():
@@ -52,41 +54,25 @@ def load_data(plan: TrainPlan) -> Splits:
                     (have.dtype.kind == "i") != (want.dtype == "i32"):
                 raise error("E080", f"data field `{name}` is {have.dtype}{list(have.shape)} "
                             f"but the graph expects {want}", plan.data.span)
-    _check_labels(plan, data)
+    for where, fields in sources.items():
+        check_indices(plan.graph, fields, where)
     return data
 
 
-def _read(plan: TrainPlan) -> Splits:
+def _read(plan: TrainPlan) -> tuple[Splits, dict[str, dict]]:
+    """The splits, and the arrays as a user knows them (a data file's rows in file order,
+    else each split) for errors that name an example."""
     values = plan.data.values
     if plan.data.name in FILE_SOURCES:
         arrays = data_files.load(plan.data.name, values["path"], values["renames"])
-        return split_fraction(arrays, values["val"], values["test"], values["seed"])
-    return LOADERS[plan.data.name]({k: v for k, v in values.items() if k != "fields"})
+        splits = split_fraction(arrays, values["val"], values["test"], values["seed"])
+        return splits, {f"data file {Path(values['path']).name}": arrays}
+    splits = LOADERS[plan.data.name]({k: v for k, v in values.items() if k != "fields"})
+    return splits, {f"{split} split": fields for split, fields in splits.items()}
 
 
 def _fits(have: tuple, want: tuple) -> bool:
     return len(have) == len(want) and all(isinstance(w, Sym) or w == h for h, w in zip(have, want))
-
-
-def _check_labels(plan: TrainPlan, data: Splits) -> None:
-    """Integer labels must index the classes of the logits they are compared with."""
-    inputs = {ref.node: name for name, ref in plan.graph.inputs.items()}
-    for node in plan.graph:
-        rule = REGISTRY[node.op].class_labels
-        if rule is None:
-            continue
-        label_node = node.inputs[rule.labels].node
-        classes = plan.graph.type_of(node.inputs[rule.logits]).shape[-1]
-        name = inputs.get(label_node)
-        if name is None or not isinstance(classes, int):
-            continue
-        for split, fields in data.items():
-            labels = fields[name]
-            if labels.dtype.kind == "i" and labels.size and \
-                    (labels.min() < 0 or labels.max() >= classes):
-                raise error("E081", f"labels `{name}` ({split}) range over "
-                            f"[{labels.min()}, {labels.max()}] but the logits have {classes} "
-                            "classes", node.span)
 
 
 def _select(params: Params, keys: set[str]) -> Params:
@@ -105,9 +91,9 @@ def _overlay(params: Params, part: Params) -> Params:
 class Trainer:
     """Everything a run needs: compiled graph, optimizers, jitted step and evaluation."""
 
-    def __init__(self, plan: TrainPlan, data: Splits, epochs: int):
+    def __init__(self, plan: TrainPlan, data: Splits, epochs: int, check_numerics: bool = False):
         self.plan, self.epochs = plan, epochs
-        self.compiled = Compiled(plan.graph)
+        self.compiled = Compiled(plan.graph, check_numerics=check_numerics)
         self.batch = min(plan.settings["batch"], len(next(iter(data["train"].values()))))
         self.device_data = {split: {k: jnp.asarray(v) for k, v in fields.items()
                                     if k in plan.graph.inputs}
@@ -122,9 +108,9 @@ class Trainer:
         self.loss_names = [f"loss_{o.network}" if o.network else "loss"
                            for o in plan.objectives]
         # The step donates its parameter, state and optimizer-state buffers: callers must use
-        # the returned ones.
-        self.step = jax.jit(self._train_step, donate_argnums=(0, 1, 2))
-        self._eval = jax.jit(self._eval_batch)
+        # the returned ones. With --check-numerics both run under checkify (fit/numerics.py).
+        self.step = numerics.jit(self._train_step, self.compiled, donate_argnums=(0, 1, 2))
+        self._eval = numerics.jit(self._eval_batch, self.compiled)
 
     def init(self, seed: int):
         """Fresh parameters and state from `seed`, and the optimizers' states for them."""

@@ -47,6 +47,8 @@ class RunOptions:
     overrides: list[tuple[str, object]] = field(default_factory=list)
     # When the command started (perf_counter): the first step's latency is reported from it.
     started: float = field(default_factory=time.perf_counter)
+    # --check-numerics: every step checkified (indices in range, no NaN output), see numerics.
+    check_numerics: bool = False
 
 
 IN_USE = "E093"
@@ -73,7 +75,7 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     enable_compilation_cache()
     epochs = options.epochs or plan.settings["epochs"]
     data = load_data(plan)
-    trainer = Trainer(plan, data, epochs)
+    trainer = Trainer(plan, data, epochs, options.check_numerics)
     run_dir = options.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     with _locked(run_dir):

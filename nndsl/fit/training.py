@@ -23,10 +23,12 @@ class Training:
     """A checked train section with its data loaded: loss, optimizer, step and evaluation."""
 
     def __init__(self, plan: TrainPlan, epochs: int | None = None,
-                 runs_root: Path = Path("runs"), spec_stem: str = ""):
+                 runs_root: Path = Path("runs"), spec_stem: str = "",
+                 check_numerics: bool = False):
         self.plan = plan
         self._splits = load_data(plan)
-        self.trainer = Trainer(plan, self._splits, epochs or plan.settings["epochs"])
+        self.trainer = Trainer(plan, self._splits, epochs or plan.settings["epochs"],
+                               check_numerics)
         self._runs_root, self._spec_stem = runs_root, spec_stem
 
     @property

@@ -26,7 +26,7 @@ from nndsl.ops.facts import (
     DIRECTIONS,
     GRADCHECK,
     BodyRule,
-    ClassLabels,
+    Indexes,
     MissingRule,
     hyper_label,
 )
@@ -228,8 +228,8 @@ class OpDef:
       `ctx.nn` (so that checking a spec never imports JAX); parameters via `ctx.params_of`.
     label: (op, node) -> the op's text in a picture (`conv 64 3x3 /2`).
     direction: for a metric, "max" or "min": which way early stopping follows it.
-    class_labels: which tensor input holds integer class indices, and into which input's
-      last axis (training checks loaded labels against it).
+    indexes: the tensor inputs that hold integer indices (embed's ids, a loss's labels) and
+      the size of what they index (facts.Indexes); data and computed ids are checked by it.
     intentional_cut: the op exists to cut the gradient (stop_gradient): parameters it cuts
       off are not an error.
     gradcheck: how gradient checking treats the op, one of facts.GRADCHECK (derived from
@@ -254,7 +254,7 @@ class OpDef:
     inits: tuple[str, ...] = ()
     label: Callable = hyper_label
     direction: str | None = None
-    class_labels: ClassLabels | None = None
+    indexes: tuple[Indexes, ...] = ()
     intentional_cut: bool = False
     gradcheck: str = ""
     body: BodyRule | None = None
@@ -269,11 +269,21 @@ class OpDef:
         if self.intentional_cut and self.differentiable is not False:
             raise ValueError(f"op `{self.name}` cuts the gradient on purpose, so it is not "
                              "differentiable")
+        self._check_index_rules()
         if not self.gradcheck:
             object.__setattr__(self, "gradcheck", "no_gradient" if self.blocks_gradient else
                                "fixed_key" if self.stochastic else "exact")
         if self.gradcheck not in GRADCHECK:
             raise ValueError(f"op `{self.name}`: gradcheck must be one of {list(GRADCHECK)}")
+
+    def _check_index_rules(self) -> None:
+        names = {h.name for h in self.hypers}
+        for rule in self.indexes:
+            into_ok = rule.into is None or rule.into < len(self.inputs)
+            if rule.index >= len(self.inputs) or not into_ok or \
+                    (rule.hyper is not None and rule.hyper not in names):
+                raise ValueError(f"op `{self.name}`: an index rule names an input or "
+                                 "hyperparameter the op does not have")
 
     def describe(self, node) -> str:
         """The op's text in a picture of `node`."""

@@ -30,12 +30,36 @@ class MissingRule(Exception):
 
 
 @dataclass(frozen=True)
-class ClassLabels:
-    """Tensor input `labels` holds integer class indices into the last axis of input `logits`:
-    loaded data must lie in [0, classes)."""
+class Indexes:
+    """Tensor input `index` holds integer indices into an axis, which must lie in [0, size).
 
-    labels: int
-    logits: int
+    The axis is counted by hyperparameter `hyper` (embed's `vocab` rows of its table) or is
+    the last axis of tensor input `into` (the classes of a loss's logits). `noun` names the
+    indices in errors (ids, labels); `counts` says what the size counts, with `{n}` for it.
+    One checker reads this: integer data and `predict` inputs are checked on entry (E081),
+    indices computed in the graph under `--check-numerics` (E087). Float values at the input
+    (soft targets) index nothing and are not checked.
+    """
+
+    index: int
+    noun: str
+    counts: str
+    hyper: str | None = None
+    into: int | None = None
+
+    def __post_init__(self):
+        if (self.hyper is None) == (self.into is None):
+            raise ValueError("an index rule names its size by exactly one of hyper= or into=")
+
+    def size(self, attrs: dict, shapes: list[tuple]):
+        """The size of the indexed axis, from the node's hyperparameters or input shapes
+        (a Dim: symbolic sizes cannot be checked statically)."""
+        return attrs[self.hyper] if self.hyper is not None else shapes[self.into][-1]
+
+    def expects(self, node: Node, size: int) -> str:
+        """What the op accepts: "`embed(10, 16)` takes ids in [0, 10) (its table has 10 rows)"."""
+        return (f"`{call_text(node)}` takes {self.noun} in [0, {size}) "
+                f"({self.counts.format(n=size)})")
 
 
 @dataclass(frozen=True)
@@ -77,3 +101,11 @@ def hyper_label(op, node: Node) -> str:
 def spatial(value, node: Node) -> tuple:
     """A per-spatial-dimension hyperparameter (kernel, size) as one value per dimension."""
     return value if isinstance(value, tuple) else (value,) * (node.out.rank - 2)
+
+
+def call_text(node: Node) -> str:
+    """The op's call as the spec writes it (`embed(vocab, 16)`), else its name."""
+    span = node.span
+    if span is None or span.source is None or span.line != span.end_line or not span.line:
+        return node.op
+    return span.source.line(span.line)[span.column - 1:span.end_column - 1] or node.op

@@ -20,7 +20,7 @@ from nndsl.ops.base import (
     window_out,
     with_lowerings,
 )
-from nndsl.ops.facts import spatial
+from nndsl.ops.facts import Indexes, spatial
 
 _NORM = Hyper("norm", "word", "none", choices=("none", "weight"))
 _BIAS = Hyper("bias", "bool", True)
@@ -188,7 +188,10 @@ EMBED = OpDef(
     "embed", "layer", "Embedding table lookup: integer ids [B, ...] -> [B, ..., dim].", ("ids",),
     _embed_shape, (Hyper("vocab", "int", low=1), Hyper("dim", "int", low=1)),
     lambda ins, hp: {"table": ((hp["vocab"], hp["dim"]), "normal")},
-    differentiable=(False,), flops=lambda ins, outs, hp: 0, inits=("normal",))
+    differentiable=(False,), flops=lambda ins, outs, hp: 0, inits=("normal",),
+    # Ids index the rows of the table: out of range they give NaN rows (>= vocab) or wrap
+    # round silently (< 0), so they are checked.
+    indexes=(Indexes(0, "ids", "its table has {n} rows", hyper="vocab"),))
 
 
 def _positional_shape(ins, hp):

@@ -12,7 +12,7 @@ from nndsl.ops.base import (
     shape_str,
     with_lowerings,
 )
-from nndsl.ops.facts import ClassLabels
+from nndsl.ops.facts import Indexes
 
 _REDUCE = Hyper("reduce", "word", "mean", choices=("mean", "sum"))
 
@@ -63,23 +63,23 @@ def _metric_classes(ins, hp):
 
 
 # Integer labels (input 1) index the classes on the last axis of the logits (input 0).
-_CLASSES = ClassLabels(labels=1, logits=0)
+_CLASSES = (Indexes(1, "labels", "the logits have {n} classes", into=0),)
 
 
-def _loss(name, doc, inputs, rule, diff, *hypers, reduce=_REDUCE, class_labels=None):
+def _loss(name, doc, inputs, rule, diff, *hypers, reduce=_REDUCE, indexes=()):
     return OpDef(name, "loss", doc, inputs, rule, (*hypers, reduce), differentiable=diff,
-                 kind="loss", class_labels=class_labels)
+                 kind="loss", indexes=indexes)
 
 
-def _metric(name, doc, inputs, rule, *hypers, direction="max", class_labels=None):
+def _metric(name, doc, inputs, rule, *hypers, direction="max", indexes=()):
     return OpDef(name, "metric", doc, inputs, rule, tuple(hypers), differentiable=False,
-                 kind="metric", direction=direction, class_labels=class_labels)
+                 kind="metric", direction=direction, indexes=indexes)
 
 
 _OPS = [
     _loss("cross_entropy", "Softmax cross-entropy of logits [B, ..., K] against integer "
           "labels [B, ...] (or soft targets).", ("logits", "labels"), _classification,
-          (True, False), class_labels=_CLASSES),
+          (True, False), indexes=_CLASSES),
     _loss("bce", "Binary cross-entropy with logits; targets broadcast (`bce(score, 1)`).",
           ("logits", "targets"), _elementwise_pair, (True, False)),
     _loss("mse", "Mean squared error.", ("prediction", "target"), _elementwise_pair, True),
@@ -98,11 +98,11 @@ _OPS = [
           "scaled by temperature**2.", ("student", "teacher"), _same_shape_pair, (True, False),
           Hyper("temperature", "float", 1.0, low=0, low_open=True)),
     _metric("accuracy", "Fraction of argmax(logits) equal to the labels.", ("logits", "labels"),
-            _metric_classes, class_labels=_CLASSES),
+            _metric_classes, indexes=_CLASSES),
     _metric("binary_accuracy", "Fraction of (logits > 0) equal to the targets.",
             ("logits", "targets"), _elementwise_pair),
     _metric("top_k", "Fraction of labels among the k largest logits.", ("logits", "labels"),
-            _metric_classes, Hyper("k", "int", 5, low=1), class_labels=_CLASSES),
+            _metric_classes, Hyper("k", "int", 5, low=1), indexes=_CLASSES),
     OpDef("l1", "regulariser", "Sum of absolute values of the given parameters.", (),
           lambda ins, hp: SCALAR, kind="regulariser"),
     OpDef("l2", "regulariser", "Half the sum of squares of the given parameters.", (),
