@@ -140,14 +140,6 @@ def _norm_to(layer: Layer, p: Arrays, s: Arrays) -> Arrays:
     return out
 
 
-def _table_from(layer: Layer, get: Get):
-    return {"table": get("weight", layer.shape("table"), "[rows, dim]")}, {}
-
-
-def _table_to(layer: Layer, p: Arrays, s: Arrays) -> Arrays:
-    return {"weight": p["table"]}
-
-
 def _attention_from(layer: Layer, get: Get):
     d = layer.shape("wq")[0]
     w = get("in_proj_weight", (3 * d, d), "[3 * D, D], rows q, k, v")
@@ -222,7 +214,9 @@ _CONVERTERS = {
     "conv_transpose": (_conv_t_from, _conv_t_to),
     **{k: (_norm_from, _norm_to) for k in ("batchnorm", "layernorm", "groupnorm",
                                            "instancenorm")},
-    "embed": (_table_from, _table_to), "positional": (_table_from, _table_to),
+    **{k: (lambda layer, get: ({"table": get("weight", layer.shape("table"), "[rows, dim]")},
+                                {}),
+           lambda layer, p, s: {"weight": p["table"]}) for k in ("embed", "positional")},
     "self_attention": (_attention_from, _attention_to),
     "RNN": (_rnn_from, _rnn_to), "LSTM": (_rnn_from, _rnn_to), "GRU": (_gru_from, _gru_to),
     # A raw `param` is one tensor: the mapping names its full PyTorch key, taken as is.
@@ -286,19 +280,15 @@ def _from_std(body: Graph) -> bool:
                if node.span.source is not None)
 
 
-_WHY_NOT = {
-    "stacked": "it lies inside a stacked `Stage * n` (one tensor holds every copy); "
-               "unroll the stage or map the stacked arrays by hand",
-}
-
-
 def _mappable(found: dict[str, Layer], name: str) -> Layer:
     if name not in found:
         hint = did_you_mean(name, found) or f"layers: {', '.join(found) or 'none'}"
         raise InteropError(f"no nndsl layer `{name}` with parameters; {hint}")
     layer = found[name]
     if layer.kind not in _CONVERTERS:
-        why = _WHY_NOT.get(layer.kind, "it has no exact PyTorch counterpart here")
+        why = ("it lies inside a stacked `Stage * n` (one array holds every copy); unroll the "
+               "stage or map the stacked arrays by hand" if layer.kind == "stacked"
+               else "it has no exact PyTorch counterpart here")
         raise InteropError(f"nndsl layer `{name}` ({layer.kind}) is not mapped: {why}")
     return layer
 
@@ -315,7 +305,8 @@ def _target(layer: Layer, target: str) -> tuple[str, str]:
 
 
 def _torch_key(prefix: str, leaf: str, suffix: str) -> str:
-    return f"{prefix}.{leaf}{suffix}" if leaf else prefix
+    """`prefix.leaf_suffix`; an empty prefix is the top-level module (a bare `nn.LSTM`)."""
+    return ".".join(part for part in (prefix, f"{leaf}{suffix}" if leaf else "") if part)
 
 
 def _numpy(value) -> np.ndarray:

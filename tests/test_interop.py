@@ -169,6 +169,14 @@ def test_interop_imports_neither_torch_nor_jax():
     assert out.strip() == "[]"
 
 
+def test_an_empty_prefix_is_a_bare_module(write_spec):
+    graph = _graph(write_spec, SEQ, "Seq")
+    params, state = _random(graph)
+    sd = to_torch(graph, params, state, {"LSTM_0": "", "dense_0": ""})
+    assert sorted(sd) == ["bias", "bias_hh_l0", "bias_ih_l0", "weight", "weight_hh_l0",
+                          "weight_ih_l0"]
+
+
 # NumPy: errors -------------------------------------------------------------------------------
 
 def _cnn_dict(write_spec):
