@@ -26,7 +26,7 @@ GUARD_SECONDS = 120
 GUARD_BYTES = 4 * 2**30
 
 CHECK_HELP = """\
-Parse, elaborate and statically check every network, train and sweep section of FILE:
+Parse, elaborate and statically check every network, train and sweep section of each FILE:
 shapes (with symbolic batch/time), parameter counts, hyperparameters, and which parameters
 each loss can train. Prints one line per network; on errors prints file:line:col, the
 source line with a caret, and a hint, and exits 1. See docs/errors.md for every error code.
@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a spec statically", description=CHECK_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(check)
+    check.add_argument("more", nargs="*", metavar="FILE", help="more specs to check")
+    check.add_argument("--format", choices=("text", "json"), default="text",
+                       help="json: one object per file with its networks and diagnostics "
+                       "(code, span, message, hint), for editors and CI")
     check.add_argument("--gradients", action="store_true",
                        help="also list, for each loss, the parameters it trains and those it "
                        "cannot reach")

@@ -15,6 +15,7 @@ from nndsl.ir import Graph
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import INPUT
 from nndsl.runs import best_checkpoint as _best
+from nndsl.source import Diagnostic, SpecError
 from nndsl.spec import CheckReport, load
 
 NON_FINITE = "E084"
@@ -50,15 +51,62 @@ def _signature(graph: Graph) -> str:
 
 
 def check(args) -> int:
-    """`nndsl check`: one line per network and train section, or every diagnostic."""
-    report = _spec(args).check()
+    """`nndsl check FILE...`: one line per network and train section, or every diagnostic;
+    with `--format json`, one object per file (networks, trains, diagnostics)."""
+    files = [args.file, *args.more]
+    reports = [_check_file(args, path) for path in files]
+    if args.format == "json":
+        print(json.dumps([_check_json(path, report) for path, report in zip(files, reports)],
+                         indent=2))
+    else:
+        for path, report in zip(files, reports):
+            _print_check(report, args.gradients, path if len(files) > 1 else None)
+    return 0 if all(report.ok for report in reports) else 1
+
+
+def _check_file(args, path: str) -> CheckReport:
+    """The check report of one file; a file that does not parse is a report of its errors."""
+    args.file = path
+    try:
+        return _spec(args).check()
+    except SpecError as exc:
+        return CheckReport(diagnostics=exc.diagnostics)
+
+
+def _print_check(report: CheckReport, gradients: bool, heading: str | None) -> None:
+    if heading:
+        print(f"{heading}:")
     for net in report.networks:
         print(f"{net.name}: {_signature(net.graph)}  ({net.params:,} parameters)")
     for plan in report.trains:
-        _print_train(plan, args.gradients)
+        _print_train(plan, gradients)
     for diagnostic in report.diagnostics:
         print(diagnostic.render(), file=sys.stderr)
-    return 0 if report.ok else 1
+
+
+def _check_json(path: str, report: CheckReport) -> dict:
+    """What editors and CI read: each network's signature and count, each diagnostic with its
+    code, severity, span, message, hint and notes."""
+    return {
+        "file": path, "ok": report.ok,
+        "networks": [{"name": n.name, "params": n.params,
+                      "inputs": {k: str(n.graph.type_of(r)) for k, r in n.graph.inputs.items()},
+                      "outputs": {k: str(n.graph.type_of(r))
+                                  for k, r in n.graph.outputs.items()}}
+                     for n in report.networks],
+        "trains": [{"name": plan.name, "model": plan.model, "data": plan.data.name}
+                   for plan in report.trains],
+        "diagnostics": [_diagnostic_json(d) for d in report.diagnostics],
+    }
+
+
+def _diagnostic_json(d: Diagnostic) -> dict:
+    span = d.span
+    return {"code": d.code, "severity": d.severity, "message": d.message,
+            "file": span.source.path if span.source else None,
+            "line": span.line, "column": span.column,
+            "end_line": span.end_line, "end_column": span.end_column,
+            "hint": d.hint, "notes": d.notes}
 
 
 def _print_train(plan, gradients: bool) -> None:
