@@ -18,6 +18,7 @@ from nndsl.source import SpecError
 STARTED = time.perf_counter()
 
 EXIT_OK, EXIT_SPEC, EXIT_INTERNAL = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 # Deep specs recurse deeply; the work runs on a thread with a 512 MiB stack to match.
 RECURSION_LIMIT = 200_000
 # check, summary and render run under these limits (see _guard): far above any real spec.
@@ -64,6 +65,19 @@ def _parse_set(text: str) -> tuple[str, object]:
     return name.strip(), Word(raw)
 
 
+def _positive(text: str) -> int:
+    """A whole number >= 1 (an epoch count, a batch, a number of jobs)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"takes a whole number >= 1, not `{text}`")
+    return int(text)
+
+
+def _non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"takes a whole number >= 0, not `{text}`")
+    return int(text)
+
+
 def _trial_count(text: str) -> int:
     from nndsl.elab.sweep import MAX_TRIALS
 
@@ -78,7 +92,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         default=[], metavar="NAME=VALUE",
                         help="override a `let` constant or a network hyperparameter "
                         "(Net.param=value); repeatable")
-    parser.add_argument("--max-params", type=int, default=1_000_000_000, metavar="N",
+    parser.add_argument("--max-params", type=_positive, default=1_000_000_000, metavar="N",
                         help="refuse specs with more trainable parameters (default 1e9)")
     parser.add_argument("--debug", action="store_true",
                         help="show Python tracebacks for internal errors")
@@ -88,8 +102,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         "default only under the spec's own folder); repeatable; see "
                         "docs/security.md")
     parser.add_argument("--allow-outside-runs", action="store_true",
-                        help="let load(Net, \"run\") name a run outside the runs folder "
-                        "(an absolute path or one through ..)")
+                        help="let load(Net, \"run\") name a run outside the runs folder by "
+                        "an absolute path (a run name never contains `.`)")
 
 
 def _version() -> str:
@@ -122,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(summary)
     summary.add_argument("--model", help="the network (default: the train section's model)")
     summary.add_argument("--format", choices=("table", "json"), default="table")
-    summary.add_argument("--batch", type=int, metavar="N",
+    summary.add_argument("--batch", type=_positive, metavar="N",
                          help="also estimate training memory for batches of N")
     _training_commands(sub)
     _render_command(sub)
@@ -131,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(gradcheck)
     gradcheck.add_argument("--model", help="the network (default: the train section's model)")
-    gradcheck.add_argument("--samples", type=int, default=4, metavar="N",
+    gradcheck.add_argument("--samples", type=_positive, default=4, metavar="N",
                            help="entries checked per parameter tensor (default 4)")
     gradcheck.add_argument("--tol", type=float, default=1e-5, metavar="T",
                            help="largest relative error accepted (default 1e-5)")
@@ -142,9 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sweep)
     sweep.add_argument("--trials", type=_trial_count, help="override the sweep's `trials` "
                        "(1 to 10,000)")
-    sweep.add_argument("--jobs", type=int, default=1, help="trials run at once (default 1)")
+    sweep.add_argument("--jobs", type=_positive, default=1, help="trials run at once (default 1)")
     sweep.add_argument("--train", help="the train section each trial runs")
-    sweep.add_argument("--epochs", type=int, help="override each trial's epochs")
+    sweep.add_argument("--epochs", type=_positive, help="override each trial's epochs")
     sweep.add_argument("--seed", type=int, help="draws of the trials (default: the train seed)")
     sweep.add_argument("--out", help="the sweep's directory (default runs/<spec>-sweep)")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
@@ -197,7 +211,7 @@ def _render_command(sub) -> None:
     render.add_argument("--model", help="the network (default: the train section's model)")
     render.add_argument("-o", "--output", help="out.svg, .png, .pdf or .dot "
                         "(default <spec>-<network>.svg)")
-    render.add_argument("--depth", type=int, metavar="K",
+    render.add_argument("--depth", type=_non_negative, metavar="K",
                         help="collapse clusters nested deeper than K into one box each")
     render.add_argument("--expand", action="store_true",
                         help="draw every copy of a repeated stage")
@@ -232,7 +246,7 @@ def _training_commands(sub) -> None:
     _common(train)
     train.add_argument("--model", help="train this network instead of the section's model")
     train.add_argument("--train", help="the train section to run (train NAME { ... })")
-    train.add_argument("--epochs", type=int, help="override the section's epochs")
+    train.add_argument("--epochs", type=_positive, help="override the section's epochs")
     train.add_argument("--out", help="the run directory")
     train.add_argument("--runs", default="runs", help="where run directories live (default runs)")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
@@ -305,7 +319,10 @@ def main(argv: list[str] | None = None) -> int:
             _guard(args)
     worker = threading.Thread(target=lambda: result.append(_run(args)))
     worker.start()
-    worker.join()
+    try:
+        worker.join()
+    except KeyboardInterrupt:
+        _interrupted(args)
     code = result[0] if result else EXIT_INTERNAL
     if argv is None:
         sys.exit(code)
@@ -343,6 +360,19 @@ class _ReaderMayLeave:
         return getattr(self._stream, name)
 
 
+def _interrupted(args) -> None:
+    """Ctrl-C reaches the main thread while the work runs on its own: end the process at
+    once, without a traceback. A training run's directory keeps the checkpoint of its last
+    finished epoch (last.ckpt is written after every epoch), so it resumes from there."""
+    message = "interrupted"
+    if args.command == "train":
+        message += ("; the run keeps its last finished epoch: continue with "
+                    f"`nndsl train {args.file} --resume RUN_DIR`")
+    print(f"\n{message}", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _guard(args) -> None:
     """Limits for the commands that only read a spec (no JAX), so that no spec can take the
     machine down: address space and wall-clock time. Set for the real command only, never
@@ -369,6 +399,11 @@ def _run(args) -> int:
     except SpecError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic.render(), file=sys.stderr)
+        return EXIT_SPEC
+    except OSError as exc:
+        # The machine's answer (no such directory, disk full, permission): not a bug of ours.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nndsl: {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_SPEC
     except MemoryError:
         print(f"{args.file}: error[E040]: `{args.command}` needs more than "

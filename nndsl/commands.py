@@ -400,14 +400,15 @@ def sweep(args) -> int:
     plan = spec.plan(args.train)
     count = args.trials or (entries["trials"].values["value"] if "trials" in entries else 10)
     out = Path(args.out or Path(args.runs) / f"{Path(args.file).stem}-sweep")
-    trials = plan_trials(entries, count, args.seed or plan.settings["seed"], out)
+    seed = plan.settings["seed"] if args.seed is None else args.seed
+    trials = plan_trials(entries, count, seed, out)
     console = _console()
     console.print(f"sweep: {len(trials)} trials of {plan.model or 'train'} → {out}")
     with Live(_trial_table(trials, "trials"), console=console, transient=False,
               auto_refresh=False) as live:
         run_sweep(trials, Path(args.file), args.train, args.epochs, args.jobs,
                   lambda: live.update(_trial_table(trials, "trials"), refresh=True),
-                  _access_args(args))
+                  _trial_args(args))
     best = ranked(trials)
     if not best:
         print("sweep: no trial finished", file=sys.stderr)
@@ -417,10 +418,20 @@ def sweep(args) -> int:
     return 0 if len(best) == len(trials) else 1
 
 
-def _access_args(args) -> list[str]:
-    """The file-access options a sweep's trials inherit."""
+def _set_text(value) -> str:
+    """A `--set` value as the command line takes it back."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _trial_args(args) -> list[str]:
+    """What a sweep's trials inherit from its command line: the file-access options, the
+    `--set` values (a trial's own draws follow them, so a swept name takes the draw),
+    `--max-params` and `--runs`."""
     extra = [arg for root in args.data_roots for arg in ("--data-root", root)]
-    return extra + (["--allow-outside-runs"] if args.allow_outside_runs else [])
+    extra += ["--allow-outside-runs"] if args.allow_outside_runs else []
+    extra += [arg for name, value in args.overrides
+              for arg in ("--set", f"{name}={_set_text(value)}")]
+    return extra + ["--max-params", str(args.max_params), "--runs", args.runs]
 
 
 def _trial_table(trials, title: str) -> Table:

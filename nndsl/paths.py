@@ -189,10 +189,12 @@ def check_run_reference(text: str, span: Span) -> RunReference:
         problem = "leaves the runs folder through `..`"
     elif "." in text:
         # Frozen layers are named `Net@run.layer`: a dot would make the run ambiguous.
-        problem = "contains `.`, which separates layer names"
+        raise SpecError(Diagnostic(
+            REFUSED, f"the run `{text}` in load(...) contains `.`, which separates layer "
+            "names", span, hint="name the run's folder without `.` (no flag lifts this rule)"))
     else:
         return RunReference(text, outside)
     raise SpecError(Diagnostic(
         REFUSED, f"the run `{text}` in load(...) {problem}", span,
         hint="name a run under the runs folder (runs/<spec>-<run> or runs/<run>); "
-        "--allow-outside-runs lifts this rule"))
+        "--allow-outside-runs allows an absolute path"))

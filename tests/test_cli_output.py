@@ -1,8 +1,10 @@
 """The command line in pipes and logs: plain lines that never wrap, ASCII tables, and a reader
 that leaves early (`| head`) ends nothing and prints nothing about it."""
 
+import signal
 import subprocess
 import sys
+import time
 
 from tests.conftest import CONTRACT
 
@@ -37,3 +39,20 @@ def test_a_reader_that_leaves_early_ends_nothing(tmp_path):
     child.stderr.close()
     assert child.returncode == 0 and err == "", err
     assert (run / "results.json").is_file() and (run / "metrics.csv").is_file()
+
+
+def test_ctrl_c_ends_quietly_and_the_run_resumes(tmp_path):
+    run = tmp_path / "run"
+    child = _nndsl("train", str(XOR), "--epochs", "100000", "--out", str(run), "--quiet")
+    deadline = time.monotonic() + 120
+    while not (run / "last.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    resumed = _nndsl("train", str(XOR), "--epochs", "100000", "--resume", str(run), "--quiet")
+    time.sleep(1)
+    resumed.send_signal(signal.SIGINT)
+    out, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 130 and "Traceback" not in err, err

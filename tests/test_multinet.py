@@ -2,6 +2,7 @@
 sum their gradients, `load` freezes and checks, sweeps are reproducible and resume."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -93,3 +94,13 @@ def test_sweep_runs_ranks_and_resumes(tmp_path, capsys):
     assert (tmp_path / "trial-000" / "results.json").is_file()
     assert main(args) == 0
     assert capsys.readouterr().out.count("done (earlier)") >= 2
+
+
+def test_sweep_trials_inherit_the_command_line(tmp_path, capsys):
+    # --set values reach every trial (the trial's own draw of a swept name comes after them).
+    args = ["sweep", str(CONTRACT / "mlp_digits.nn"), "--trials", "1", "--epochs", "1",
+            "--out", str(tmp_path), "--set", "rate=0.3", "--set", "hidden=7", "--seed", "0"]
+    assert main(args) == 0
+    capsys.readouterr()
+    config = json.loads((tmp_path / "trial-000" / "config.json").read_text())
+    assert config["set"]["rate"] == 0.3 and config["set"]["hidden"] != 7

@@ -252,8 +252,8 @@ def _check_monitor(plan: TrainPlan) -> None:
     if plan.early_stopping is None:
         return
     monitor = plan.early_stopping.values["monitor"]
-    names = [f"{split}_{m}" for split in ("val", "train") for m in
-             ("loss", *(_metric_stem(k) for k in plan.metrics))]
+    # Metrics are measured on the validation split only; losses on both.
+    names = ["val_loss", "train_loss", *(f"val_{_metric_stem(k)}" for k in plan.metrics)]
     if monitor not in names:
         raise error("E068", f"early stopping monitors `{monitor}`, which this training does not "
                     "measure", plan.early_stopping.span,

@@ -80,10 +80,9 @@ def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None,
         return trial
     trial.status = "running"
     command = [sys.executable, "-m", "nndsl", "train", str(spec), "--quiet",
-               "--out", str(trial.run_dir), *trial.set_args]
+               "--out", str(trial.run_dir), *extra, *trial.set_args]
     command += ["--train", train] if train else []
     command += ["--epochs", str(epochs)] if epochs else []
-    command += list(extra)
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode == 0 and results.is_file():
         trial.result, trial.status = json.loads(results.read_text()), "done"
