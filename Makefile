@@ -1,5 +1,6 @@
 # Two entry points a new user needs: `make demo` and `make test`.
 # Everything else (a venv, the package, graphviz) is installed on demand.
+PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 NNDSL  := $(VENV)/bin/nndsl
@@ -11,7 +12,9 @@ WHEEL_VENV := build/wheel-venv
 .PHONY: demo test accept bench install clean wheel-test grammar fuzz mutate
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "nndsl needs Python 3.11 or newer: make PYTHON=python3.11 ..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,export]'
 	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; \
@@ -27,7 +30,8 @@ demo: install
 	@mkdir -p $(OUT)
 	$(NNDSL) render $(SPEC) -o $(OUT)/network.png || $(NNDSL) render $(SPEC) -o $(OUT)/network.dot
 	$(NNDSL) train $(SPEC) --out $(OUT)
-	@echo "demo: picture $(OUT)/network.png; results, checkpoints and curves (curves.png) in $(OUT)/"
+	@picture=$$(ls $(OUT)/network.png $(OUT)/network.dot 2>/dev/null | head -1); \
+	  echo "demo: picture $$picture; results, checkpoints and curves (curves.png) in $(OUT)/"
 
 test: install wheel-test
 	$(VENV)/bin/ruff check nndsl tests bench docs/make_gallery.py
@@ -40,7 +44,8 @@ wheel-test: install
 	$(PY) -m build --wheel --outdir dist . >/dev/null
 	$(VENV)/bin/check-wheel-contents dist/*.whl
 	python3 -m zipfile -l dist/*.whl | grep -q 'nndsl/grammars/nn.lark'
-	python3 -m venv $(WHEEL_VENV)
+	python3 -m zipfile -l dist/*.whl | grep -q 'nndsl/grammars/nn.tables.json'
+	$(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install --quiet dist/*.whl
 	cd $(WHEEL_VENV) && bin/nndsl check $(CURDIR)/specs/mlp_digits.nn
 	cd $(WHEEL_VENV) && bin/python -m nndsl train $(CURDIR)/specs/perceptron_xor.nn \
