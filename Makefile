@@ -40,11 +40,11 @@ test: install wheel-test
 
 # The package as a user gets it: a wheel, installed into a fresh venv, run from outside the tree.
 wheel-test: install
-	rm -rf dist $(WHEEL_VENV)
+	rm -rf dist $(WHEEL_VENV) build/lib build/bdist.*  # a stale build/lib would leak old modules
 	$(PY) -m build --wheel --outdir dist . >/dev/null
 	$(VENV)/bin/check-wheel-contents dist/*.whl
-	python3 -m zipfile -l dist/*.whl | grep -q 'nndsl/grammars/nn.lark'
-	python3 -m zipfile -l dist/*.whl | grep -q 'nndsl/grammars/nn.tables.json'
+	$(PY) -c 'import sys, zipfile; names = set(zipfile.ZipFile(sys.argv[1]).namelist()); \
+	  sys.exit(sorted({"nndsl/grammars/nn.lark", "nndsl/grammars/nn.tables.json"} - names) or None)' dist/*.whl
 	$(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install --quiet dist/*.whl
 	cd $(WHEEL_VENV) && bin/nndsl check $(CURDIR)/specs/mlp_digits.nn
