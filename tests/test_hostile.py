@@ -144,3 +144,32 @@ def test_the_command_line_guards_time_and_memory(tmp_path):
     from nndsl.cli import GUARD_BYTES
 
     assert int(done.stdout) == GUARD_BYTES
+
+
+@pytest.mark.parametrize("data, phrase", [
+    ("spirals(val=0.6, test=0.5)", "data: val=0.6 and test=0.5 leave no examples to train on"),
+    ('csv("d.csv", y="c", val="lots")', "data: `val` must be a number, got a string"),
+    ('csv("d.csv", y="c", seed=true)', "data: `seed`"),
+])
+def test_data_split_options_are_checked_for_every_source(tmp_path, data, phrase):
+    (tmp_path / "d.csv").write_text("a,b,c\n" + "1,2,0\n" * 10)
+    path = tmp_path / "h.nn"
+    path.write_text("network N { input x: [B, 2]; output z = x -> dense(2) }\n"
+                    f"train {{ model = N; data = {data}; loss = cross_entropy(z, y); "
+                    "optimizer = adam() }\n")
+    result = _check(path)
+    assert result["err"].startswith(f"{path}:2:27: error[E024]: {phrase}"), result["err"]
+
+
+def test_a_csv_column_the_loader_renames_is_a_located_error(tmp_path, capsys):
+    from nndsl.cli import main
+
+    (tmp_path / "d.csv").write_text("a,b,label-1\n" + "".join(f"{i},{i},{i % 2}\n"
+                                                              for i in range(20)))
+    path = tmp_path / "h.nn"
+    path.write_text("network N { input x: [B, 2]; output z = x -> dense(2) }\n"
+                    'train { model = N; data = csv("d.csv", y="label-1"); '
+                    "loss = cross_entropy(z, y); optimizer = adam() }\n")
+    assert main(["train", str(path), "--epochs", "1", "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 1
+    assert f"{path}:2:27: error[E086]: cannot read csv data" in capsys.readouterr().err

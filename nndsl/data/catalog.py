@@ -26,7 +26,7 @@ def _t(*dims, dtype="f32") -> TensorType:
     return TensorType((B, *dims), dtype)
 
 
-_SPLITS = (Hyper("val", "float", 0.1, low=0, high=1, high_open=True),
+SPLITS = (Hyper("val", "float", 0.1, low=0, high=1, high_open=True),
            Hyper("test", "float", 0.2, low=0, high=1, high_open=True),
            Hyper("seed", "int", 0))
 
@@ -38,12 +38,12 @@ def _sizes(train: int = 10000):
 
 SOURCES = {s.name: s for s in [
     DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes).",
-               _SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
+               SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
     DataSource("xor", "The four XOR points.", (),
                lambda a: {"x": _t(2), "y": _t(1)}),
     DataSource("spirals", "Two interleaved spirals in the plane.",
                (Hyper("points", "int", 1000, low=2), Hyper("noise", "float", 0.1, low=0),
-                *_SPLITS), lambda a: {"x": _t(2), "y": _t(dtype="i32")}),
+                *SPLITS), lambda a: {"x": _t(2), "y": _t(dtype="i32")}),
     DataSource("ring", "Points from `modes` Gaussians on a circle (GAN toy data).",
                (Hyper("modes", "int", 8, low=1), Hyper("radius", "float", 2.0, low=0),
                 Hyper("std", "float", 0.02, low=0), Hyper("train", "int", 10000, low=1),
@@ -62,10 +62,10 @@ SOURCES = {s.name: s for s in [
                 Hyper("noise", "float", 0.3, low=0)),
                lambda a: {"x": _t(a["length"], 1), "y": _t(dtype="i32")}),
     DataSource("digit_pairs", "Pairs of digit images and whether they show the same class.",
-               (Hyper("pairs", "int", 20000, low=1), *_SPLITS),
+               (Hyper("pairs", "int", 20000, low=1), *SPLITS),
                lambda a: {"a": _t(8, 8, 1), "b": _t(8, 8, 1), "same": _t(1)}),
     DataSource("digits_domains", "Labelled source digits and a shifted target domain "
                "(dimmer, grainier).",
-               _SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32"),
+               SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32"),
                                    "x_target": _t(8, 8, 1), "y_target": _t(dtype="i32")}),
 ]}

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from nndsl import paths
-from nndsl.data.catalog import B
+from nndsl.data.catalog import SPLITS, B
 from nndsl.ir import TensorType
 
 FILE_SOURCES = ("npz", "csv")
-OPTIONS = {"val": 0.1, "test": 0.2, "seed": 0}
+# The split options every source takes, with the same defaults and ranges (data/catalog.py).
+OPTIONS = {h.name: h.default for h in SPLITS}
 
 
 def _open(path: Path, from_spec: bool):

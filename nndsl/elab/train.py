@@ -14,7 +14,7 @@ from typing import Any
 
 from nndsl import ast
 from nndsl.data import files as data_files
-from nndsl.data.catalog import SOURCES
+from nndsl.data.catalog import SOURCES, SPLITS
 from nndsl.data.files import FILE_SOURCES
 from nndsl.elab.builder import Frame
 from nndsl.elab.config import Config, config, literal
@@ -98,6 +98,8 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
         source = config(expr, {**catalog, **{f: () for f in FILE_SOURCES}}, "data source",
                         el.constants)
         source.values["fields"] = SOURCES[source.name].fields(source.values)
+        if SPLITS[0] in SOURCES[source.name].hypers:  # fractions (others count examples)
+            _check_splits(source.values, source.span)
         return source
     call = expr if isinstance(expr, ast.Call) else ast.Call(expr.span, expr, (), ())
     if len(call.args) != 1 or not isinstance(call.args[0], ast.String):
@@ -123,7 +125,22 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
         raise error("E086", f"cannot read {head.id} data {path}: "
                     f"{getattr(exc, 'strerror', None) or exc}", call.args[0].span) from None
     values.update(path=path, renames=renames)
+    _check_splits(values, expr.span)
     return Config(head.id, values, expr.span)
+
+
+def _check_splits(values: dict, span) -> None:
+    """The split options of any source: `val` and `test` fractions that leave a training set,
+    a whole-number `seed` (the built-in sources' signatures check each one alone)."""
+    for h in SPLITS:
+        try:
+            values[h.name] = h.check(values[h.name])
+        except HyperError as exc:
+            raise error("E024", f"data: {exc.message}", span, hint=exc.hint) from None
+    if values["val"] + values["test"] >= 1:
+        raise error("E024", f"data: val={values['val']} and test={values['test']} leave no "
+                    "examples to train on", span, hint="keep val + test below 1, e.g. val=0.1, "
+                    "test=0.2")
 
 
 def _fields(items) -> dict[str, ast.Field]:

@@ -64,7 +64,11 @@ def _read(plan: TrainPlan) -> tuple[Splits, dict[str, dict]]:
     else each split) for errors that name an example."""
     values = plan.data.values
     if plan.data.name in FILE_SOURCES:
-        arrays = data_files.load(plan.data.name, values["path"], values["renames"])
+        try:
+            arrays = data_files.load(plan.data.name, values["path"], values["renames"])
+        except ValueError as exc:  # what the header promised, the rows did not keep
+            raise error("E086", f"cannot read {plan.data.name} data {values['path']}: {exc}",
+                        plan.data.span) from None
         splits = split_fraction(arrays, values["val"], values["test"], values["seed"])
         return splits, {f"data file {Path(values['path']).name}": arrays}
     splits = LOADERS[plan.data.name]({k: v for k, v in values.items() if k != "fields"})
