@@ -48,6 +48,8 @@ def baseline_peak(tmp_path_factory):
     ("let a = 1e999\n" + NET, "1:9", "E001]: `1e999` is too large to be a number"),
     ("let a = 1 + relu\n" + NET, "1:9",
      "E014]: cannot apply `+` to the number 1 and the operation `relu`"),
+    ("network N { input x: [B, 8, 8, 1]; output y = x -> conv(4, 3, pad=[1, 2]) }\n", "1:63",
+     "E024]: conv: `pad` must be an integer, got a list"),
     ("network N { input x: [B, 4, 3]; output y = x -> transpose(2) }\n", "1:49",
      "E030]: transpose: perm [2] is not a permutation of the 3 axes"),
     (DIGITS + "sweep { trials = 1000000000 }\n", "5:9", "E024]: `trials` must be a whole"),

@@ -166,8 +166,9 @@ def _check_word(h: Hyper, v):
 def _check_pad(h: Hyper, v):
     if isinstance(v, (Word, str)):
         return _check_word(Hyper(h.name, "word", choices=("valid", "same")), v)
-    value = _check_int(Hyper(h.name, "int"), v) if not isinstance(v, (list, tuple)) else v
-    if isinstance(value, int) and value < 0:
+    # One size for every spatial axis: a list would pass the shape rule but not the lowering.
+    value = _check_int(Hyper(h.name, "int"), v)
+    if value < 0:
         raise HyperError(h.name, f"`{h.name}` must be valid, same or a size >= 0, got {value}")
     return value
 
