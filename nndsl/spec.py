@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from nndsl.elab import Config, Elaborator, Limits, TrainPlan, check_sweep, elaborate_train
 from nndsl.ir import Graph, count_params
 from nndsl.passes.cost import Cost, cost
+from nndsl.paths import file_span
 from nndsl.program import Program
 from nndsl.program import load as load_program
 from nndsl.source import Diagnostic, Span, SpecError, did_you_mean, error
@@ -174,5 +175,20 @@ def load(path: str | Path, overrides: dict | None = None,
     """Parse a spec file (and its imports) with `overrides` (`--set` values by name) in place
     of its `let` values; raise SpecError for syntax or import problems. Checking happens on
     demand: `.check()`, `.network(name)`, `.compile(name)`, `.training()`."""
-    return Spec(load_program(path, overrides), limits, path)
+    program = load_program(path, overrides)
+    _check_overrides(program)
+    return Spec(program, limits, path)
+
+
+def _check_overrides(program: Program) -> None:
+    """Every `--set NAME=VALUE` must name a `let` or a network/block hyperparameter
+    (`Net.param`): a misspelt name would otherwise be ignored without a word."""
+    settable = [*program.lets, *(f"{name}.{p.name}" for name, d in program.definitions.items()
+                                 for p in d.params)]
+    for name in program.overrides:
+        if name not in settable:
+            raise error("E073", f"--set {name}: this spec has no `let {name}` and no "
+                        "hyperparameter of that name", file_span(program.source.path),
+                        hint=did_you_mean(name, settable) or "--set takes a `let` name or "
+                        "Net.param; train settings have their own options (--epochs)")
 

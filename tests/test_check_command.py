@@ -31,3 +31,14 @@ def test_json_diagnostics_carry_code_span_and_hint(write_spec, capsys):
     assert mlp == {"name": "MLP", "params": 26122, "inputs": {"x": "[B, 8, 8, 1]"},
                    "outputs": {"logits": "[B, 10]"}}
     assert reports[1]["trains"] == [{"name": None, "model": "MLP", "data": "digits"}]
+
+
+def test_a_set_name_the_spec_does_not_have_is_refused(capsys):
+    spec = str(CONTRACT / "mlp_digits.nn")
+    assert main(["check", spec, "--set", "hiden=256"]) == 1
+    assert f"{spec}: error[E073]: --set hiden: this spec has no `let hiden`" in \
+        capsys.readouterr().err
+    assert main(["check", spec, "--set", "MLP.foo=1"]) == 1
+    assert "E073" in capsys.readouterr().err
+    assert main(["check", spec, "--set", "hidden=64"]) == 0
+    assert "(8,970 parameters)" in capsys.readouterr().out
