@@ -14,6 +14,7 @@ from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.ir import Graph
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import INPUT
+from nndsl.paths import human_size
 from nndsl.runs import best_checkpoint as _best
 from nndsl.source import Diagnostic, SpecError
 from nndsl.spec import CheckReport, load
@@ -196,10 +197,7 @@ def _fmt(n: int | None) -> str:
 def _bytes(n: int | None) -> str:
     if n is None:
         return "? (a dimension is symbolic)"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
+    return human_size(n, decimals=2)
 
 
 __all__ = ["check", "summary", "CheckReport"]

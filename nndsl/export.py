@@ -23,7 +23,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from nndsl.ir import Graph, Node, Sym, TensorType
+from nndsl.ir import Graph, Node, Sym, TensorType, shape_fits
 from nndsl.lower import Compiled
 from nndsl.paths import file_span, read_file
 from nndsl.source import SpecError, error
@@ -275,10 +275,7 @@ def _check_signature(exported, graph: Graph, path: Path) -> None:
 
 
 def _fits(aval, want: TensorType) -> bool:
-    same_dims = len(aval.shape) == len(want.shape) and all(
-        isinstance(w, Sym) or (isinstance(h, int) and h == w)
-        for h, w in zip(aval.shape, want.shape))
-    return same_dims and np.dtype(aval.dtype).name == DTYPES[want.dtype]
+    return shape_fits(aval.shape, want.shape) and np.dtype(aval.dtype).name == DTYPES[want.dtype]
 
 
 def _mismatch(path: Path, what: str) -> SpecError:

@@ -69,6 +69,13 @@ def _from_terms(terms: dict[tuple[str, ...], int]) -> Dim:
     return Sym(tuple(sorted(terms.items(), key=lambda kv: (len(kv[0]), kv[0]), reverse=True)))
 
 
+def shape_fits(have, want) -> bool:
+    """Whether a concrete shape `have` fits a declared one: same rank, every fixed size equal;
+    a symbolic size (B, T) takes any."""
+    return len(have) == len(want) and all(
+        isinstance(w, Sym) or (isinstance(h, int) and h == w) for h, w in zip(have, want))
+
+
 def dim_add(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return a + b

@@ -92,10 +92,11 @@ def inside_roots(path: Path, what: str) -> Path:
     return resolved
 
 
-def _size(n: int) -> str:
+def human_size(n: int, decimals: int = 1) -> str:
+    """A byte count as people read it: `3.0 MiB`, `512 B`."""
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
-            return f"{n / size:.1f} {unit}"
+            return f"{n / size:.{decimals}f} {unit}"
     return f"{n} B"
 
 
@@ -107,8 +108,8 @@ def _check_stat(info: os.stat_result, path: Path, limit: int, what: str) -> None
                 "not a regular file")
         raise PathRefused(f"{what} `{path}` is {kind}; only regular files are read", hint=None)
     if info.st_size > limit:
-        raise PathRefused(f"{what} `{path}` is {_size(info.st_size)}, over the "
-                          f"{_size(limit)} limit for a {what}", hint=None)
+        raise PathRefused(f"{what} `{path}` is {human_size(info.st_size)}, over the "
+                          f"{human_size(limit)} limit for a {what}", hint=None)
 
 
 def open_regular(path: Path, limit: int, what: str) -> BinaryIO:
@@ -132,7 +133,7 @@ def read_bytes(path: Path, limit: int, what: str) -> bytes:
     with open_regular(path, limit, what) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise PathRefused(f"{what} `{path}` grew over the {_size(limit)} limit while read")
+        raise PathRefused(f"{what} `{path}` grew over the {human_size(limit)} limit while read")
     return data
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
 from nndsl.fit.indices import check_indices
-from nndsl.ir import Graph, Sym
+from nndsl.ir import Graph, shape_fits
 from nndsl.source import NO_SPAN, Diagnostic, SpecError
 
 
@@ -37,9 +37,7 @@ def read_inputs(path: Path, graph: Graph) -> dict[str, np.ndarray]:
             raise _fail(f"{path} has no array `{name}` for the input `{name}: {want}` "
                         f"(it has {', '.join(arrays) or 'none'})")
         array = arrays[name]
-        dims = want.shape[1:]
-        if array.ndim != len(want.shape) or any(
-                not isinstance(d, Sym) and d != a for d, a in zip(dims, array.shape[1:])):
+        if not shape_fits(array.shape[1:], want.shape[1:]):
             raise _fail(f"input `{name}` must be {want}, got {list(array.shape)}")
         inputs[name] = array.astype(np.int32 if want.dtype == "i32" else np.float32)
     check_indices(graph, inputs, f"predict input {path.name}")

@@ -25,7 +25,7 @@ from nndsl.fit import checkpoint, numerics
 from nndsl.fit.augment import augment
 from nndsl.fit.indices import check_indices
 from nndsl.fit.optim import optimizer
-from nndsl.ir import Sym
+from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
 from nndsl.paths import check_run_reference
@@ -50,7 +50,7 @@ def load_data(plan: TrainPlan) -> Splits:
             if have is None:
                 raise error("E080", f"data `{plan.data.name}` has no field `{name}` ({split})",
                             plan.data.span)
-            if not _fits(have.shape[1:], want.shape[1:]) or \
+            if not shape_fits(have.shape[1:], want.shape[1:]) or \
                     (have.dtype.kind == "i") != (want.dtype == "i32"):
                 raise error("E080", f"data field `{name}` is {have.dtype}{list(have.shape)} "
                             f"but the graph expects {want}", plan.data.span)
@@ -73,10 +73,6 @@ def _read(plan: TrainPlan) -> tuple[Splits, dict[str, dict]]:
         return splits, {f"data file {Path(values['path']).name}": arrays}
     splits = LOADERS[plan.data.name]({k: v for k, v in values.items() if k != "fields"})
     return splits, {f"{split} split": fields for split, fields in splits.items()}
-
-
-def _fits(have: tuple, want: tuple) -> bool:
-    return len(have) == len(want) and all(isinstance(w, Sym) or w == h for h, w in zip(have, want))
 
 
 def _select(params: Params, keys: set[str]) -> Params:
