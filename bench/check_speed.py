@@ -32,7 +32,7 @@ def generated_spec(layers: int) -> str:
 
 def main() -> None:
     no_jax = subprocess.run(
-        [sys.executable, "-c", "import sys, nndsl.commands, nndsl.spec; "
+        [sys.executable, "-c", "import sys, nndsl.cli.static, nndsl.spec; "
          "print('jax' in sys.modules)"], capture_output=True, text=True).stdout.strip()
     print(f"jax imported by check: {no_jax}")
     timed(["check", str(ROOT / "specs" / "resnet.nn")])  # warm Lark's grammar cache

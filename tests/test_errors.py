@@ -97,9 +97,9 @@ def test_missing_file(capsys):
 
 
 def test_internal_error_is_one_line(monkeypatch, write_spec, capsys):
-    import nndsl.commands
+    import nndsl.cli.static
 
-    monkeypatch.setattr(nndsl.commands, "_spec", lambda args: 1 / 0)
+    monkeypatch.setattr(nndsl.cli.static, "_spec", lambda args: 1 / 0)
     assert main(["check", str(write_spec("network N {}"))]) == 2
     err = capsys.readouterr().err
     assert "internal error" in err and "Traceback" not in err

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 NNDSL = Path(__file__).resolve().parent.parent / "nndsl"
-RUNTIME = ("nndsl.fit", "nndsl.lower", "nndsl.gradcheck", "nndsl.cli", "nndsl.commands",
+RUNTIME = ("nndsl.fit", "nndsl.lower", "nndsl.gradcheck", "nndsl.cli",
            "nndsl.spec")
 
 

@@ -1,4 +1,5 @@
-"""What each command does with a loaded spec, and how it prints the result."""
+"""The commands that read a spec and never train: check, summary, render, gradcheck; and the
+console and table every command prints with."""
 
 from __future__ import annotations
 
@@ -15,12 +16,8 @@ from nndsl.ir import Graph
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import INPUT
 from nndsl.paths import human_size
-from nndsl.runs import best_checkpoint as _best
 from nndsl.source import Diagnostic, SpecError
 from nndsl.spec import CheckReport, load
-
-NON_FINITE = "E084"
-
 
 # Wide enough that no table or line wraps in a log; tables are as wide as their contents.
 PLAIN_WIDTH = 1000
@@ -200,123 +197,6 @@ def _bytes(n: int | None) -> str:
     return human_size(n, decimals=2)
 
 
-__all__ = ["check", "summary", "CheckReport"]
-
-
-def train(args) -> int:
-    """`nndsl train`: fit the spec's train section (`nndsl.fit`); writes a run directory."""
-    from nndsl.fit.run import NonFinite
-    from nndsl.runs import fit
-
-    spec = _spec(args)
-    try:
-        fit(spec, train=args.train, model=args.model, out=args.out, runs=args.runs,
-            epochs=args.epochs, resume=args.resume,
-            progress=sys.stdout.isatty() and not args.quiet, started=args.started,
-            console=_console(), check_numerics=args.check_numerics)
-    except NonFinite as exc:
-        print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
-def evaluate(args) -> int:
-    """`nndsl eval`: losses and metrics of a run's best parameters on a split
-    (`nndsl.evaluate`)."""
-    from pathlib import Path
-
-    from nndsl.runs import evaluate as evaluate_run
-    from nndsl.source import error
-
-    spec = _spec(args)
-    if _is_artifact(Path(args.run)):
-        raise error("E095", f"eval needs the run directory, not the exported artifact "
-                    f"{args.run}: an artifact holds the network's forward function only, "
-                    "not the train section's losses and metrics", spec.file_span(),
-                    hint="nndsl eval FILE --run RUN_DIR; or nndsl predict FILE --run "
-                    f"{args.run} --input IN.npz --output OUT.npz")
-    values = evaluate_run(spec, args.run, args.split, train=args.train, model=args.model,
-                          check_numerics=args.check_numerics)
-    print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
-    return 0
-
-
-def _is_artifact(run) -> bool:
-    """`--run model.jax` names an exported artifact rather than a run directory."""
-    return run.suffix == ".jax" and not run.is_dir()
-
-
-def _trained(graph: Graph, run, check_numerics: bool = False):
-    """The network compiled, and the best checkpoint of `run` checked against it."""
-    from nndsl.fit import checkpoint
-    from nndsl.lower import Compiled
-
-    compiled = Compiled(graph, check_numerics=check_numerics)
-    # A run may hold other networks too (a GAN's): only this one's tensors must match.
-    return compiled, checkpoint.matching(_best(run), compiled, exact=False)
-
-
-def _runner(graph: Graph, run, check_numerics: bool = False):
-    """The trained network as a function of its inputs: from a run, or an exported .jax;
-    with `check_numerics`, under checkify (computed ids, NaN outputs: E087)."""
-    if _is_artifact(run):
-        from nndsl.export import load_artifact
-
-        return load_artifact(run, graph)
-    from nndsl.fit import numerics
-
-    compiled, saved = _trained(graph, run, check_numerics)
-    apply = numerics.jit(compiled.apply, compiled) if check_numerics else compiled.apply
-    return lambda inputs: apply(saved["params"], saved["state"], inputs)[0]
-
-
-def predict(args) -> int:
-    """`nndsl predict`: run a trained network (a run directory or an exported .jax) on
-    inputs from a .npz or .csv file."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from nndsl.fit.inputs import read_inputs
-
-    spec = _spec(args)
-    graph = spec.network(args.model)
-    run = _runner(graph, Path(args.run), args.check_numerics)
-    outputs = run(read_inputs(Path(args.input), graph))
-    np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
-    print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
-          f"to {args.output}")
-    return 0
-
-
-def export(args) -> int:
-    """`nndsl export`: a run's network as a .jax (jax.export) or .onnx file that runs
-    without nndsl, with a JSON sidecar naming its inputs and outputs."""
-    from pathlib import Path
-
-    from nndsl import export as exporting
-
-    out = Path(args.output)
-    exporting.check_target(out, args.vjp)
-    spec = _spec(args)
-    name = spec.resolve(args.model)
-    compiled, saved = _trained(spec.network(name), Path(args.run))
-    origin = {"spec": str(args.file), "run": str(args.run), "epoch": saved.meta.get("epoch"),
-              "overrides": {k: str(v) for k, v in args.overrides}}
-    trained = exporting.Trained(name, compiled.graph, compiled, saved["params"],
-                                saved["state"], origin)
-    sidecar = exporting.export(trained, out, args.vjp)
-    print(f"wrote {out} ({name}: {_tensors(sidecar['inputs'])} → "
-          f"{_tensors(sidecar['outputs'])}) and {exporting.sidecar_path(out)}")
-    return 0
-
-
-def _tensors(entries: list[dict]) -> str:
-    """`x: float32[B, 2]` for each sidecar entry."""
-    return ", ".join(f"{t['name']}: {t['dtype']}[{', '.join(map(str, t['shape']))}]"
-                     for t in entries)
 
 
 def render(args) -> int:
@@ -385,63 +265,3 @@ def gradcheck(args) -> int:
     return 0
 
 
-def sweep(args) -> int:
-    """`nndsl sweep`: run the spec's sweep section, a live table of trials, the best `--set`."""
-    from pathlib import Path
-
-    from rich.live import Live
-
-    from nndsl.fit.trials import plan_trials, ranked, run_sweep
-
-    spec = _spec(args)
-    entries = spec.sweep_entries()
-    plan = spec.plan(args.train)
-    count = args.trials or (entries["trials"].values["value"] if "trials" in entries else 10)
-    out = Path(args.out or Path(args.runs) / f"{Path(args.file).stem}-sweep")
-    seed = plan.settings["seed"] if args.seed is None else args.seed
-    trials = plan_trials(entries, count, seed, out)
-    console = _console()
-    console.print(f"sweep: {len(trials)} trials of {plan.model or 'train'} → {out}")
-    with Live(_trial_table(trials, "trials"), console=console, transient=False,
-              auto_refresh=False) as live:
-        run_sweep(trials, Path(args.file), args.train, args.epochs, args.jobs,
-                  lambda: live.update(_trial_table(trials, "trials"), refresh=True),
-                  _trial_args(args))
-    best = ranked(trials)
-    if not best:
-        print("sweep: no trial finished", file=sys.stderr)
-        return 1
-    console.print(_trial_table(best, f"ranked by {best[0].result['monitor']}"))
-    console.print("best: " + " ".join(best[0].set_args))
-    return 0 if len(best) == len(trials) else 1
-
-
-def _set_text(value) -> str:
-    """A `--set` value as the command line takes it back."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _trial_args(args) -> list[str]:
-    """What a sweep's trials inherit from its command line: the file-access options, the
-    `--set` values (a trial's own draws follow them, so a swept name takes the draw),
-    `--max-params` and `--runs`."""
-    extra = [arg for root in args.data_roots for arg in ("--data-root", root)]
-    extra += ["--allow-outside-runs"] if args.allow_outside_runs else []
-    extra += [arg for name, value in args.overrides
-              for arg in ("--set", f"{name}={_set_text(value)}")]
-    return extra + ["--max-params", str(args.max_params), "--runs", args.runs]
-
-
-def _trial_table(trials, title: str) -> Table:
-    table = _table(title)
-    names = list(trials[0].values) if trials else []
-    for column in ("trial", *names, "monitor", "best", "status"):
-        table.add_column(column)
-    for t in trials:
-        score = t.score()
-        table.add_row(str(t.index), *(f"{t.values[n]:.4g}" if isinstance(t.values[n], float)
-                                      else str(t.values[n]) for n in names),
-                      t.result["monitor"] if t.result else "",
-                      f"{score:.4f}" if score is not None else "",
-                      t.status + (f": {t.log[-1]}" if t.log else ""))
-    return table
