@@ -250,7 +250,10 @@ def _training_commands(sub) -> None:
     _common(predict)
     predict.add_argument("--run", required=True,
                          help="the run directory, or a .jax artifact from `nndsl export`")
-    predict.add_argument("--input", required=True, help="a .npz or .csv file")
+    predict.add_argument("--input", required=True,
+                         help="a .npz or .csv file, or a folder of images for a run trained on "
+                         "images(...); a run of a csv or image folder encodes it as in "
+                         "training and adds OUTPUT_label, the class names (docs/data.md)")
     predict.add_argument("--output", required=True, help="the .npz file to write")
     predict.add_argument("--model", help="the network (default: the train section's model)")
     _check_numerics(predict)
