@@ -178,6 +178,14 @@ def test_image_folders_are_checked_before_loading(tmp_path, capsys, monkeypatch)
     assert main(["check", str(spec)]) == 1
     assert "E135]: pics holds 6 images, over the limit of 5" in capsys.readouterr().err
     monkeypatch.setattr(images, "MAX_IMAGES", 100)
+    outside = tmp_path / "outside.png"
+    outside.write_bytes((tmp_path / "pics" / "dark" / "0.png").read_bytes())
+    (tmp_path / "project" / "pics" / "cat").mkdir(parents=True)
+    (tmp_path / "project" / "pics" / "cat" / "1.png").symlink_to(outside)
+    (tmp_path / "project" / "i.nn").write_text(spec.read_text())
+    assert main(["train", str(tmp_path / "project" / "i.nn"), "--out", str(tmp_path / "r")]) == 1
+    assert "error[E090]: image `" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "best.ckpt").exists()
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(DataError, match="needs Pillow") as caught:
         images.load(tmp_path / "pics", "pics", {"size": [4, 4], "color": "gray"},

@@ -29,7 +29,7 @@ from nndsl.fit.optim import optimizer
 from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
-from nndsl.paths import check_run_reference
+from nndsl.paths import PathRefused, check_run_reference
 from nndsl.source import error
 
 
@@ -67,7 +67,7 @@ def _read(plan: TrainPlan) -> tuple[Splits, dict[str, dict]]:
     if plan.data.name in FILE_SOURCES:
         try:
             arrays, splits = data_files.load_splits(plan.data.name, values)
-        except DataError as exc:  # a row or an image at fault, located in the file
+        except (DataError, PathRefused) as exc:  # a row or an image at fault, or refused
             raise error(exc.code, str(exc), plan.data.span, hint=exc.hint) from None
         except ValueError as exc:  # what the header promised, the rows did not keep
             raise error("E086", f"cannot read {plan.data.name} data {values['path']}: {exc}",
