@@ -214,3 +214,14 @@ def test_predict_inputs_are_encoded_as_the_run_saved(tmp_path):
     assert str(caught.value).startswith(
         f'<spec>: error[E133]: {tmp_path / "in.csv"}:2: column "color" holds a category the '
         "training data did not have")
+
+
+def test_a_data_json_nndsl_did_not_write_is_a_located_error(tmp_path):
+    from nndsl.data import encoding
+    from nndsl.source import SpecError
+
+    assert encoding.read(tmp_path) is None
+    for text in ("not json", '{"source": "csv", "labels": ["a"]}', '{"x": 1}'):
+        (tmp_path / "data.json").write_text(text)
+        with pytest.raises(SpecError, match=r"error\[E133\]: .*data.json is not a data encoding"):
+            encoding.read(tmp_path)

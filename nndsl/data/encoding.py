@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nndsl import paths
 from nndsl.data.table import NOT_A_NUMBER, DataError, Table, number, shown
+from nndsl.paths import file_span
+from nndsl.source import error
 
 UNSEEN = "E133"
 FILE = "data.json"
@@ -148,11 +151,24 @@ def write(run_dir: Path, enc: dict | None) -> None:
 
 
 def read(run_dir: Path) -> Encoding | None:
-    """The encoding a run saved, or None (a run of a built-in set, an exported artifact)."""
+    """The encoding a run saved, or None (a run of a built-in set, an exported artifact).
+    A data.json that is not one nndsl wrote is E133, naming the file."""
     path = run_dir / FILE
     if not path.is_file():
         return None
-    return Encoding(**json.loads(path.read_text()))
+    data = paths.read_file(path, paths.SPEC_MAX_BYTES * 64, "data encoding", UNSEEN)
+    try:
+        enc = Encoding(**json.loads(data))
+        if not (isinstance(enc.labels, dict) and isinstance(enc.renames, dict) and
+                all(isinstance(v, list) for v in enc.labels.values()) and
+                all(isinstance(f, dict) and {"column", "kind", "categories"} <= f.keys()
+                    for f in enc.features)):
+            raise TypeError
+    except (ValueError, TypeError):
+        raise error(UNSEEN, f"{path} is not a data encoding nndsl wrote", file_span(path),
+                    hint="train the run again, or remove data.json to predict on raw "
+                    "inputs") from None
+    return enc
 
 
 def class_names(outputs: dict, enc: Encoding | None) -> dict[str, np.ndarray]:
