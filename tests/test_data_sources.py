@@ -83,6 +83,7 @@ def _load(tmp_path, text, **options):
     ("a,label\n1,x\nnan,y\n", "E131", ':3: column "a" holds a value that is not a number'),
     ("a,label\n1,x\n2\n", "E132", ":3: the row has 1 values, the header line has 2 columns"),
     ("a,label\n1, \n", "E130", ':2: column "label" is empty'),
+    ("a,a,label\n1,2,0\n", "E132", ':1: column "a" appears twice in the header line'),
     ("a,label\n1,0.5\n", "E131", ':2: label column "label" holds a number that is not a '
      "whole class id"),
 ])

@@ -82,6 +82,10 @@ def read(raw: BinaryIO, name: str) -> Table:
     with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text:
         reader = csv.reader(text)
         names = [c.strip() for c in next(reader, [])]
+        twice = [c for i, c in enumerate(names) if c in names[:i]]
+        if twice:
+            raise DataError(RAGGED, f"{name}:1: column {shown(twice[0])} appears twice in the "
+                            "header line", "give every column its own name")
         cells: list[list[str]] = [[] for _ in names]
         lines = []
         for row in reader:
