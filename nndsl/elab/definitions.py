@@ -10,7 +10,7 @@ from nndsl.elab.builder import Frame
 from nndsl.elab.values import Instance, Record, Tensor, describe, leading_tensors, source_text
 from nndsl.hyper import bind, missing
 from nndsl.ir import Scope, TensorType
-from nndsl.source import Span, error
+from nndsl.source import CallNote, Span, SpecError, error
 
 
 def call_definition(el, definition: ast.Definition, args, kwargs, span: Span):
@@ -96,7 +96,11 @@ def _enter(el, bound: Instance, inner: Frame, values: list, span: Span):
                     f"(`{active[0]}` → ... → `{name}`)", span,
                     hint="flatten the chain, or repeat one stage with `Stage * n`")
     with el.builder.inside(inner, frozen=bound.frozen, definition=name):
-        outputs = run_definition(el, definition, values, span)
+        try:
+            outputs = run_definition(el, definition, values, span)
+        except SpecError as exc:
+            exc.called_from(CallNote(source_text(bound.span) or name, span))
+            raise
     if len(outputs) == 1:
         (out_name, tensor), = outputs.items()
         return Tensor(tensor.ref, tensor.type, tensor.trace, (name, out_name))
