@@ -237,6 +237,11 @@ class OpDef:
       `differentiable` and `stochastic` when not given).
     body: for an op that runs a body graph (repeat, scan), how its parameters stack and how
       often it runs.
+    keyword_inputs: tensor inputs passed by keyword instead of being owned by the op, each
+      with the hyperparameters its shape gives (`embed(ids, table=W)`: `W` is the table, its
+      shape gives `vocab` and `dim`); given, they follow the positional inputs.
+    sees_batch: the shape rule is told in `hp["batched"]` whether its first input has a batch
+      axis; one computed from parameters and constants alone has none (`transpose(W, [1, 0])`).
     """
 
     name: str
@@ -259,6 +264,8 @@ class OpDef:
     intentional_cut: bool = False
     gradcheck: str = ""
     body: BodyRule | None = None
+    keyword_inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    sees_batch: bool = False
 
     def __post_init__(self):
         unknown = unknown_initialisers(self.inits)
