@@ -3,8 +3,11 @@ with the call site's line and a caret, in the printed diagnostic and in `check -
 
 import json
 
+import pytest
+
 import nndsl
 from nndsl.cli import main
+from nndsl.source import SpecError
 
 RES = """block Res(c, stride=1) {
     input x
@@ -120,3 +123,10 @@ network Net {
     d = _diagnostic(write_spec, text)
     assert (d.code, d.span.line, d.span.column) == ("E031", 7, 21)
     assert [(c.callee, c.span.line, c.span.column) for c in d.calls] == [("Body(3)", 11, 21)]
+
+
+def test_the_exception_text_carries_the_notes(write_spec):
+    with pytest.raises(SpecError) as caught:
+        nndsl.load(write_spec(RES)).network("Net")
+    assert str(caught.value).endswith("^^^^^^^^^^^^^^^^")
+    assert "in Res(8, stride=2) called at" in str(caught.value)

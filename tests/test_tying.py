@@ -79,6 +79,13 @@ def test_transposing_a_batch_still_keeps_it_first(write_spec):
     assert "transpose must keep the batch axis first" in d.message
 
 
+def test_a_fixed_batch_is_a_batch_axis_too(write_spec):
+    # [4, 10] reads like a parameter's shape; what makes it batched is that it is an input's.
+    text = "network N {\n  input x: [4, 10]\n  output y = (x * 2.0) -> transpose([1, 0])\n}\n"
+    (d,) = nndsl.load(write_spec(text)).check().diagnostics
+    assert (d.code, d.span.line, d.span.column) == ("E030", 3, 27)
+
+
 def test_table_errors(write_spec):
     cases = {
         "embed(table=3)": ("E020", "`embed` expects a tensor for `table`, got the number 3"),
