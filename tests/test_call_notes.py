@@ -130,3 +130,31 @@ def test_the_exception_text_carries_the_notes(write_spec):
         nndsl.load(write_spec(RES)).network("Net")
     assert str(caught.value).endswith("^^^^^^^^^^^^^^^^")
     assert "in Res(8, stride=2) called at" in str(caught.value)
+
+
+def test_a_shared_repeat_and_a_scanned_cell_are_named(write_spec):
+    text = """block Blk(rate) {
+    input x
+    output y = x + (x -> dense(8) -> dropout(rate))
+}
+cell C(n) {
+    input x
+    state h: [B, n]
+    h = (x -> dense(n)) + h -> Blk(2.0)
+    output h
+}
+network Net {
+    input x: [B, 8]
+    output y = x -> Blk(0.1) -> Blk(1.5) * 3
+}
+network Net2 {
+    input x: [B, 5, 8]
+    output y = x -> scan(C(8))
+}
+"""
+    repeated, scanned = nndsl.load(write_spec(text)).check().diagnostics
+    assert (repeated.code, repeated.span.line, repeated.span.column) == ("E024", 3, 46)
+    assert [(c.callee, c.span.line, c.span.column, c.span.end_column)
+            for c in repeated.calls] == [("Blk(1.5)", 13, 33, 45)]
+    assert [(c.callee, c.span.line, c.span.column) for c in scanned.calls] == \
+        [("Blk(2.0)", 8, 32), ("C(8)", 17, 21)]
