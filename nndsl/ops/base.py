@@ -237,11 +237,10 @@ class OpDef:
       `differentiable` and `stochastic` when not given).
     body: for an op that runs a body graph (repeat, scan), how its parameters stack and how
       often it runs.
-    keyword_inputs: tensor inputs passed by keyword instead of being owned by the op, each
-      with the hyperparameters its shape gives (`embed(ids, table=W)`: `W` is the table, its
-      shape gives `vocab` and `dim`); given, they follow the positional inputs.
-    sees_batch: the shape rule is told in `hp["batched"]` whether its first input has a batch
-      axis; one computed from parameters and constants alone has none (`transpose(W, [1, 0])`).
+    keyword_inputs: tensors passed by keyword instead of owned by the op, after the inputs, with
+      the hyperparameters their shape gives (`embed(ids, table=W)`: vocab and dim from W).
+    sees_batch: `hp["batched"]` tells the shape rule whether the first input has a batch axis
+      (not when computed from parameters and constants alone: `transpose(W, [1, 0])`).
     """
 
     name: str
