@@ -1,6 +1,8 @@
 """Shared parameters: one `param` used by `embed(ids, table=W)` and by a transposed LM head,
 counted once, one checkpoint tensor, its gradient the sum of every use's; GPT-2 small."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ import nndsl
 from nndsl.fit.checkpoint import spec_shapes
 from nndsl.ir import count_params
 from nndsl.lower import Compiled
+from nndsl.render import render
 from tests.conftest import ROOT
 
 HEAD = "network N {\n  input ids: [B, 5] i32\n  param W: [10, 4] = normal\n"
@@ -39,6 +42,12 @@ def test_tied_table_is_one_parameter(write_spec):
     # A checkpoint holds the table once.
     assert spec_shapes(Compiled(graph)) == {
         "params/dense_0.w": (4, 4), "params/dense_0.b": (4,), f"params/{layer}.value": (10, 4)}
+
+
+def test_a_tied_table_is_drawn_once_with_an_edge_to_each_user(write_spec):
+    source = render(nndsl.load(write_spec(TIED)).network("N")).source
+    (param,) = re.findall(r'^\s*(n\d+) \[label="param W: \[10, 4\]\\n40 params"', source, re.M)
+    assert len(re.findall(rf"^\s*{param} -> n\d+", source, re.M)) == 2
 
 
 def test_tied_gradient_is_the_sum_of_the_untied_ones(write_spec):
