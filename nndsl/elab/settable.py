@@ -15,15 +15,11 @@ from typing import Any
 
 from nndsl import ast
 from nndsl.elab.config import Config
-from nndsl.elab.vocabulary import AUGMENTS, OPTIMIZERS, SCHEDULES, SETTINGS, STOPPING
+from nndsl.elab.vocabulary import CALLS, SETTINGS
 from nndsl.ops import HyperError
 from nndsl.ops.base import Hyper
 from nndsl.source import Span, error
 
-# The train fields that hold a call, and the catalog each call is bound against.
-CATALOGS: dict[str, dict[str, tuple[Hyper, ...]]] = {
-    "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "early_stopping": STOPPING,
-    "augment": AUGMENTS}
 STEP_CALLS = ("optimizer", "schedule")
 
 
@@ -39,7 +35,7 @@ def settable_names(train: ast.Train) -> list[str]:
 
 
 def _call_names(prefix: str, fields: dict[str, ast.Field]) -> Iterator[str]:
-    for key, catalog in CATALOGS.items():
+    for key, catalog in CALLS.items():
         head = _head(fields[key].value) if key in fields else None
         if head in catalog:
             yield from (f"{prefix}{key}.{h.name}" for h in catalog[head])
@@ -59,7 +55,7 @@ def set_setting(h: Hyper, overrides: dict, span: Span, default: Any) -> Any:
 def set_call(call: Config, key: str, prefixes: tuple[str, ...], overrides: dict) -> Config:
     """`call` (the `key` field's checked call) with the arguments `--set` gives under each
     prefix (`optimizer.lr`, then the more specific `Generator.optimizer.lr`)."""
-    for h in CATALOGS[key][call.name]:
+    for h in CALLS[key][call.name]:
         for prefix in prefixes:
             name = f"{prefix}{key}.{h.name}"
             if name in overrides:

@@ -21,9 +21,10 @@ from nndsl.elab.builder import Frame
 from nndsl.elab.config import Config, config, literal
 from nndsl.elab.definitions import run_network
 from nndsl.elab.interp import Elaborator
-from nndsl.elab.settable import CATALOGS, STEP_CALLS, set_call, set_setting
+from nndsl.elab.settable import STEP_CALLS, set_call, set_setting
+from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
 from nndsl.elab.values import ParamSet, Tensor, describe, source_text
-from nndsl.elab.vocabulary import SETTINGS
+from nndsl.elab.vocabulary import CALLS, CONFIG_FIELDS, SETTINGS
 from nndsl.ir import Graph, Ref, trainable_params
 from nndsl.ops import HyperError
 from nndsl.ops.base import Hyper
@@ -31,8 +32,6 @@ from nndsl.passes import gradients
 from nndsl.paths import PathRefused
 from nndsl.source import Diagnostic, SpecError, did_you_mean, error
 
-CONFIG_FIELDS = ("model", "data", "loss", "metrics", "optimizer", "schedule", "augment",
-                 "early_stopping", *SETTINGS)
 STEP_FIELDS = ("loss", "optimizer", "schedule", "clip_grad_norm")
 
 
@@ -81,7 +80,9 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
         for name, t in data.values["fields"].items():
             frame.env[name] = el.builder.input_tensor(name, t, fields["data"].value.span)
         model = _model(el, fields.get("model"), data)
-        el.run_body(_local_bindings(train), {})
+        locals_ = _local_bindings(train)
+        check_local_calls(el, locals_)
+        el.run_body(locals_, {})
         objectives = _objectives(el, train, fields, model)
         metrics = _metrics(el, fields.get("metrics"), objectives)
     settings = {name: _setting(h, fields.get(name), el, train.span)
@@ -92,7 +93,7 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
                      _optional(fields, "augment", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
-    plan.warnings += _unused_local_warnings(train, fields)
+    plan.warnings += unused_local_warnings(train, fields)
     return plan
 
 
@@ -312,7 +313,7 @@ def _optional(fields, key, el, network: str | None = None, inherited=()) -> Conf
     it), `Net.key.arg` for step Net's."""
     if key not in fields:
         return None
-    call = config(fields[key].value, CATALOGS[key], key.replace("_", " "), el.constants)
+    call = config(fields[key].value, CALLS[key], key.replace("_", " "), el.constants)
     prefixes = [""] if network is None or key in inherited else []
     prefixes += [f"{network}."] if network else []
     return set_call(call, key, tuple(prefixes), el.program.overrides)
@@ -328,19 +329,6 @@ def _check_monitor(plan: TrainPlan) -> None:
         raise error("E068", f"early stopping monitors `{monitor}`, which this training does not "
                     "measure", plan.early_stopping.span,
                     hint=did_you_mean(monitor, names) or f"one of {', '.join(names)}")
-
-
-def _unused_local_warnings(train: ast.Train, fields) -> list[Diagnostic]:
-    """A local binding that looks like a misspelt setting is most likely one."""
-    warnings = []
-    for name, f in fields.items():
-        if name in CONFIG_FIELDS:
-            continue
-        hint = did_you_mean(name, [c for c in CONFIG_FIELDS if c not in fields])
-        if hint:
-            warnings.append(Diagnostic("W001", f"`{name}` is not a setting; it is bound as a "
-                                       "local name", f.name.span, hint, severity="warning"))
-    return warnings
 
 
 
