@@ -141,7 +141,72 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=int, help="draws of the trials (default: the train seed)")
     sweep.add_argument("--out", help="the sweep's directory (default runs/<spec>-sweep)")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
+    _starter_commands(sub)
     return parser
+
+
+def _starter_commands(sub) -> None:
+    init = sub.add_parser("init", help="write a commented starter spec",
+                          description="Write a commented starter spec (a small MLP on the "
+                          "digits, with a train section) to PATH; an existing file is never "
+                          "overwritten.\n\nexample:  nndsl init digits.nn && nndsl train "
+                          "digits.nn", formatter_class=argparse.RawDescriptionHelpFormatter)
+    init.add_argument("file", nargs="?", default="model.nn", metavar="PATH",
+                      help="the spec to write (default model.nn)")
+    completion = sub.add_parser(
+        "completion", help="print the shell's tab-completion script",
+        description="Print the script that makes bash or zsh complete nndsl's commands, "
+        "options, spec files and network names (--model, --train):\n\n"
+        '  eval "$(nndsl completion bash)"    # in ~/.bashrc (zsh: ~/.zshrc)\n\n'
+        "The same as argcomplete's `register-python-argcomplete nndsl`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    completion.set_defaults(file=None)
+
+
+def enable_completion(parser: argparse.ArgumentParser) -> None:
+    """Tab completion through argcomplete, only when the shell asks for it (it sets
+    _ARGCOMPLETE): an ordinary run neither imports argcomplete nor pays for it. Spec files
+    complete to *.nn, --model to the spec's networks, --train to its train sections."""
+    import os
+
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+    from argcomplete.completers import FilesCompleter
+
+    completers = {"file": FilesCompleter(allowednames=("nn",), directories=True),
+                  "model": _spec_names("networks"), "train": _spec_names("trains")}
+    completers["more"] = completers["file"]
+    for action in _actions(parser):
+        if action.dest in completers:
+            action.completer = completers[action.dest]
+    argcomplete.autocomplete(parser)
+
+
+def _actions(parser: argparse.ArgumentParser):
+    """Every argument of every command."""
+    for action in parser._actions:
+        for command in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices[command], argparse.ArgumentParser):
+                yield from action.choices[command]._actions
+
+
+def _spec_names(what: str):
+    """A completer: the names of the spec on the command line's networks or train sections."""
+
+    def complete(prefix, parsed_args, **_):
+        from nndsl.program import load
+
+        try:
+            program = load(parsed_args.file)
+        except Exception:  # noqa: BLE001 - a half-typed command line completes to nothing
+            return []
+        names = program.networks if what == "networks" else \
+            [t.name for t in program.trains if t.name]
+        return [n for n in names if n.startswith(prefix)]
+
+    return complete
 
 
 SWEEP_HELP = """\
