@@ -59,7 +59,7 @@ def test_the_same_bound_metric_twice_is_an_error(write_spec):
         "E140", "metric `acc` is listed twice", 6, 19)
 
 
-def test_monitor_csv_columns_and_results_keys_agree(tmp_path, write_spec):
+def test_monitor_csv_columns_results_and_eval_keys_agree(tmp_path, write_spec, capsys):
     text = (CONTRACT / "perceptron_xor.nn").read_text().replace(
         "    seed      = 0", "    early_stopping = patience(50, monitor=val_binary_accuracy)")
     run = tmp_path / "run"
@@ -71,6 +71,11 @@ def test_monitor_csv_columns_and_results_keys_agree(tmp_path, write_spec):
     results = json.loads((run / "results.json").read_text())
     assert results["monitor"] == "val_binary_accuracy" and results["mode"] == "max"
     assert set(results["test"]) == {"loss", "binary_accuracy"}
+    capsys.readouterr()
+    assert main(["eval", str(run / "spec.nn"), "--run", str(run), "--format", "json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["split"] == "test" and evaluated["run"] == str(run)
+    assert evaluated["results"] == pytest.approx(results["test"])
 
 
 def test_a_monitor_in_the_old_spelling_is_refused_with_the_new_name(write_spec):

@@ -306,6 +306,9 @@ def _training_commands(sub) -> None:
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
     evaluate.add_argument("--model", help="the network the run trained")
     evaluate.add_argument("--train", help="the train section the run used")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text",
+                          help='json: {"split", "run", "results": {loss, metrics by name}} '
+                          "on stdout, for scripts")
     _check_numerics(evaluate)
     predict = sub.add_parser("predict", help="run a trained network on an input file",
                              description="Outputs of a trained network for inputs in a .npz "
