@@ -69,8 +69,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the .nn spec")
     parser.add_argument("--set", dest="overrides", action="append", type=_parse_set,
                         default=[], metavar="NAME=VALUE",
-                        help="override a `let` constant or a network hyperparameter "
-                        "(Net.param=value); repeatable")
+                        help="override a `let` constant, a network hyperparameter "
+                        "(Net.param=value) or a train setting (batch=16, optimizer.lr=0.01, "
+                        "early_stopping.epochs=3; docs/train.md); repeatable")
     parser.add_argument("--max-params", type=_positive, default=1_000_000_000, metavar="N",
                         help="refuse specs with more trainable parameters (default 1e9)")
     parser.add_argument("--debug", action="store_true",
