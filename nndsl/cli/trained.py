@@ -49,7 +49,12 @@ def evaluate(args) -> int:
                     f"{args.run} --input IN.npz --output OUT.npz")
     values = evaluate_run(spec, args.run, args.split, train=args.train, model=args.model,
                           check_numerics=args.check_numerics)
-    print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    if args.format == "json":
+        import json
+
+        print(json.dumps({"split": args.split, "run": args.run, "results": values}))
+    else:
+        print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
 
 

@@ -217,21 +217,15 @@ def monitor_mode(plan: TrainPlan, monitor: str) -> str:
     mode = str(plan.early_stopping.values["mode"]) if plan.early_stopping else "auto"
     if mode != "auto":
         return mode
-    stem = monitor.partition("_")[2]
-    for name, ref in plan.metrics.items():
-        if stem in (name, name.split("(")[0]):
-            return REGISTRY[plan.graph.nodes[ref.node].op].direction
-    return "min"
+    ref = plan.metrics.get(monitor.partition("_")[2])
+    return REGISTRY[plan.graph.nodes[ref.node].op].direction if ref else "min"
 
 
 def monitored_value(plan: TrainPlan, row: dict) -> tuple[str, float]:
     """The quantity early stopping and 'best' follow: the monitor, else the validation loss."""
     monitor = plan.early_stopping.values["monitor"] if plan.early_stopping else "val_loss"
-    split, _, stem = monitor.partition("_")
-    for key, value in row.items():
-        if key.startswith(f"{split}_") and (key[len(split) + 1:].split("(")[0] == stem or
-                                            key[len(split) + 1:] == stem):
-            return monitor, value
+    if monitor in row:
+        return monitor, row[monitor]
     losses = [v for k, v in row.items() if k.startswith("val_loss")]
     return "val_loss", float(sum(losses))
 
