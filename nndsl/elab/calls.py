@@ -58,7 +58,7 @@ def _call_op(el, op: OpDef, args, kwargs, span: Span):
         raise error("E020", f"`{op.name}` takes {n_tensors} tensor inputs "
                     f"({', '.join(op.inputs)}), got {len(args)}", span)
     tensors = [_tensor_arg(el, a, op, i) for i, a in enumerate(args[:n_tensors])]
-    hypers = bind_hypers(op.hypers, args[n_tensors:], kwargs, span, op.name)
+    hypers = bind_hypers(op.hypers, args[n_tensors:], kwargs, span, op.name, inputs=op.inputs)
     outs = el.builder.emit(op, tensors, hypers, span, source_text(span) or op.name)
     return outs if len(outs) > 1 else outs[0]
 
