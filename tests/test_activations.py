@@ -127,6 +127,7 @@ NET = ("network N {{\n  input x: [B, 8, 16]\n  input m: [B, 8, 8]\n"
 @pytest.mark.parametrize("expr,where,slot", [
     # The mask lands on `heads`; it was reported as "`heads` is given twice" (E022).
     ("x -> self_attention(m, heads=4)", "4:34", "heads"),
+    ("x -> self_attention(m)", "4:34", "heads"),
     ("self_attention(x, m)", "4:32", "heads"),
     ("self_attention(x, heads=m)", "4:32", "heads"),
     ("self_attention(x, 4, m)", "4:35", "causal"),
