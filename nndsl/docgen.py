@@ -10,12 +10,17 @@ from nndsl.ops.base import OpDef
 from nndsl.ops.flops import CONVENTIONS
 
 
+def _signature(op: OpDef) -> str:
+    return signature(op.name, op.inputs, op.hypers, [name for name, _ in op.keyword_inputs])
+
+
 def _gradient(op: OpDef) -> str:
     if op.differentiable is True:
         return "yes"
     if op.differentiable is False:
         return "**no**"
-    return ", ".join(f"{n}: {'yes' if d else 'no'}" for n, d in zip(op.inputs, op.differentiable))
+    names = [*op.inputs, *(name for name, _ in op.keyword_inputs)]
+    return ", ".join(f"{n}: {'yes' if d else 'no'}" for n, d in zip(names, op.differentiable))
 
 
 def _aliases(op: OpDef) -> str:
@@ -36,7 +41,7 @@ def render() -> str:
     for family, ops in families.items():
         lines += [f"## {family}", "", "| op | signature | gradient | what it does |",
                   "|---|---|---|---|"]
-        lines += [f"| `{op.name}`{_aliases(op)} | `{signature(op.name, op.inputs, op.hypers)}` | "
+        lines += [f"| `{op.name}`{_aliases(op)} | `{_signature(op)}` | "
                   f"{_gradient(op)} | {op.doc} |" for op in ops]
         lines.append("")
     return "\n".join(lines + _cost_conventions())

@@ -50,11 +50,14 @@ def missing(what: str, name: str, span: Span, required: Sequence[str]) -> SpecEr
                  hint=f"e.g. {what}({', '.join(required)})")
 
 
-def signature(name: str, inputs: Sequence[str], hypers: Sequence[Hyper]) -> str:
-    """A call's signature as the op reference writes it: `dense(x, units, bias=true, ...)`."""
+def signature(name: str, inputs: Sequence[str], hypers: Sequence[Hyper],
+              keyword_inputs: Sequence[str] = ()) -> str:
+    """A call's signature as the op reference writes it: `dense(x, units, bias=true, ...)`,
+    tensors given by keyword last (`embed(ids, vocab, dim, table=tensor)`)."""
     parts = list(inputs)
     for h in hypers:
         parts.append(h.name if h.default is REQUIRED else f"{h.name}={format_default(h.default)}")
+    parts += [f"{keyword}=tensor" for keyword in keyword_inputs]
     return f"{name}({', '.join(parts)})"
 
 
@@ -71,7 +74,8 @@ def _is_tensor(value: Any) -> bool:
 
 
 def _refuse_tensors(hypers: Sequence[Hyper], args: Sequence[Arg],
-                    kwargs: Sequence[tuple[str, Arg]], what: str, inputs: Sequence[str]):
+                    kwargs: Sequence[tuple[str, Arg]], what: str, inputs: Sequence[str],
+                    keyword_inputs: Sequence[str]):
     """E150 for a tensor in a hyperparameter's slot, said before any other binding error, so
     that a stray tensor is not reported as a repeated keyword or a value of the wrong type."""
     names = {h.name for h in hypers}
@@ -82,7 +86,8 @@ def _refuse_tensors(hypers: Sequence[Hyper], args: Sequence[Arg],
             takes = (f"one tensor, `{inputs[0]}`" if len(inputs) == 1 else
                      f"{len(inputs)} tensors, {', '.join(f'`{i}`' for i in inputs)}") \
                 if inputs else "no tensor"
-            raise error("E150", f"`{signature(what, inputs, hypers)}` takes {takes}: this "
+            raise error("E150", f"`{signature(what, inputs, hypers, keyword_inputs)}` takes "
+                        f"{takes}: this "
                         f"tensor {arg.value.type} would be its hyperparameter `{name}`",
                         arg.span, hint="tensors come first (or through `->`); the other "
                         "arguments are numbers, words or lists")
@@ -92,12 +97,14 @@ def bind_hypers(hypers: Sequence[Hyper], args: Sequence[Arg],
                 kwargs: Sequence[tuple[str, Arg]], span: Span, what: str,
                 noun: str = "hyperparameter",
                 read: Callable[[Any], Any] = lambda value: value,
-                inputs: Sequence[str] = ()) -> dict[str, Any]:
+                inputs: Sequence[str] = (),
+                keyword_inputs: Sequence[str] = ()) -> dict[str, Any]:
     """Bind and check arguments against declared hyperparameters; defaults fill the rest.
 
     `read` turns an argument's value into the one checked (train settings read literals);
-    `inputs` names the callee's tensor inputs, which come before `args` (for E150)."""
-    _refuse_tensors(hypers, args, kwargs, what, inputs)
+    `inputs` and `keyword_inputs` name the callee's tensor inputs, the ones before `args` and
+    the ones given by keyword (for E150's signature)."""
+    _refuse_tensors(hypers, args, kwargs, what, inputs, keyword_inputs)
     given = bind([h.name for h in hypers], args, kwargs, what, noun)
     values = {}
     for h in hypers:

@@ -9,7 +9,9 @@ CHECK_HELP = """\
 Parse, elaborate and statically check every network, train and sweep section of each FILE:
 shapes (with symbolic batch/time), parameter counts, hyperparameters, and which parameters
 each loss can train. Prints one line per network; on errors prints file:line:col, the
-source line with a caret, and a hint, and exits 1. See docs/errors.md for every error code.
+source line with a caret, and a hint, then, for an error inside a block, each call it was
+reached through (innermost first, with its call site), and exits 1. See docs/errors.md for
+every error code.
 
 example:  nndsl check specs/mlp_digits.nn --set hidden=256
 """
@@ -107,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("more", nargs="*", metavar="FILE", help="more specs to check")
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: one object per file with its networks and diagnostics "
-                       "(code, span, message, hint), for editors and CI")
+                       "(code, span, message, hint, notes, and the block calls on the way "
+                       "with their spans), for editors and CI")
     check.add_argument("--gradients", action="store_true",
                        help="also list, for each loss, the parameters it trains and those it "
                        "cannot reach")
@@ -252,7 +255,10 @@ def _training_commands(sub) -> None:
     _common(predict)
     predict.add_argument("--run", required=True,
                          help="the run directory, or a .jax artifact from `nndsl export`")
-    predict.add_argument("--input", required=True, help="a .npz or .csv file")
+    predict.add_argument("--input", required=True,
+                         help="a .npz or .csv file, or a folder of images for a run trained on "
+                         "images(...); a run of a csv or image folder encodes it as in "
+                         "training and adds OUTPUT_label, the class names (docs/data.md)")
     predict.add_argument("--output", required=True, help="the .npz file to write")
     predict.add_argument("--model", help="the network (default: the train section's model)")
     _check_numerics(predict)

@@ -89,15 +89,23 @@ def predict(args) -> int:
 
     import numpy as np
 
+    from nndsl.data import encoding as data_encoding
     from nndsl.fit.inputs import read_inputs
 
     spec = _spec(args)
     graph = spec.network(args.model)
     run = _runner(graph, Path(args.run), args.check_numerics)
-    outputs = run(read_inputs(Path(args.input), graph))
+    # A run of a csv or an image folder saved its encoding: inputs are encoded the same way,
+    # and class scores are also given as the class names (`<output>_label`).
+    encoding = None if _is_artifact(Path(args.run)) else data_encoding.read(Path(args.run))
+    outputs = run(read_inputs(Path(args.input), graph, encoding))
+    named = data_encoding.class_names(outputs, encoding)
+    outputs = {**outputs, **named}
     np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
     print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
           f"to {args.output}")
+    for name, labels in named.items():
+        print(f"{name}: {' '.join(labels[:20])}{' ...' if len(labels) > 20 else ''}")
     return 0
 
 

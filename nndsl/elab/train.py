@@ -16,6 +16,7 @@ from nndsl import ast
 from nndsl.data import files as data_files
 from nndsl.data.catalog import SOURCES, SPLITS
 from nndsl.data.files import FILE_SOURCES
+from nndsl.data.table import DataError
 from nndsl.elab.builder import Frame
 from nndsl.elab.config import Config, config, literal
 from nndsl.elab.definitions import run_network
@@ -103,13 +104,13 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
         return source
     call = expr if isinstance(expr, ast.Call) else ast.Call(expr.span, expr, (), ())
     if len(call.args) != 1 or not isinstance(call.args[0], ast.String):
-        raise error("E086", f'{head.id} takes a file name: {head.id}("data.{head.id}", '
-                    'x="images", y="labels")', expr.span)
-    values = dict(data_files.OPTIONS)
+        raise error("E086", f"{head.id} takes a file name: {data_files.EXAMPLES[head.id]}",
+                    expr.span)
+    values = {**data_files.OPTIONS, **data_files.SOURCE_OPTIONS[head.id]}
     renames = {}
     for kw in call.kwargs:
-        value = literal(kw.value, el.constants)
-        if kw.name in data_files.OPTIONS:
+        value = _constant(kw.value, el.constants)
+        if kw.name in values:
             values[kw.name] = value
         elif isinstance(value, str):
             renames[kw.name] = value
@@ -118,15 +119,25 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
                         "as a string", kw.span)
     path = Path(call.args[0].span.source.path).parent / call.args[0].value
     try:
-        values["fields"] = data_files.fields(head.id, path, renames)
+        values["fields"] = data_files.fields(head.id, path, renames, values,
+                                             call.args[0].value)
     except PathRefused as exc:
         raise error(exc.code, str(exc), call.args[0].span) from None
+    except DataError as exc:
+        raise error(exc.code, str(exc), call.args[0].span, hint=exc.hint) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise error("E086", f"cannot read {head.id} data {path}: "
                     f"{getattr(exc, 'strerror', None) or exc}", call.args[0].span) from None
-    values.update(path=path, renames=renames)
+    values.update(path=path, renames=renames, file=call.args[0].value)
     _check_splits(values, expr.span)
     return Config(head.id, values, expr.span)
+
+
+def _constant(node: ast.Node, constants: dict):
+    """A data source option: a constant, or a list of constants (`onehot=["color"]`)."""
+    if isinstance(node, ast.ListExpr):
+        return [literal(item, constants) for item in node.items]
+    return literal(node, constants)
 
 
 def _check_splits(values: dict, span) -> None:

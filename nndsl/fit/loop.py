@@ -19,7 +19,8 @@ import optax
 
 from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
-from nndsl.data.sources import LOADERS, Splits, split_fraction
+from nndsl.data.sources import LOADERS, Splits
+from nndsl.data.table import DataError
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint, numerics
 from nndsl.fit.augment import augment
@@ -28,7 +29,7 @@ from nndsl.fit.optim import optimizer
 from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
-from nndsl.paths import check_run_reference
+from nndsl.paths import PathRefused, check_run_reference
 from nndsl.source import error
 
 
@@ -65,11 +66,12 @@ def _read(plan: TrainPlan) -> tuple[Splits, dict[str, dict]]:
     values = plan.data.values
     if plan.data.name in FILE_SOURCES:
         try:
-            arrays = data_files.load(plan.data.name, values["path"], values["renames"])
+            arrays, splits = data_files.load_splits(plan.data.name, values)
+        except (DataError, PathRefused) as exc:  # a row or an image at fault, or refused
+            raise error(exc.code, str(exc), plan.data.span, hint=exc.hint) from None
         except ValueError as exc:  # what the header promised, the rows did not keep
             raise error("E086", f"cannot read {plan.data.name} data {values['path']}: {exc}",
                         plan.data.span) from None
-        splits = split_fraction(arrays, values["val"], values["test"], values["seed"])
         return splits, {f"data file {Path(values['path']).name}": arrays}
     splits = LOADERS[plan.data.name]({k: v for k, v in values.items() if k != "fields"})
     return splits, {f"{split} split": fields for split, fields in splits.items()}

@@ -21,6 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint
 from nndsl.fit.loop import (
@@ -269,6 +270,7 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
                    checkpoint.spec_shapes(trainer.compiled).items()},
     }
     (options.run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    data_encoding.write(options.run_dir, plan.data.values.get("encoding"))  # data.json
 
 
 def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, started,
