@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nndsl.ops import REQUIRED, USER_OPS
+from nndsl.hyper import signature
+from nndsl.ops import ALIASES, REGISTRY
 from nndsl.ops.base import OpDef
+from nndsl.ops.flops import CONVENTIONS
 
 
 def _signature(op: OpDef) -> str:
-    parts = [name for name in op.inputs]
-    for h in op.hypers:
-        default = "" if h.default is REQUIRED else f"={_value(h.default)}"
-        parts.append(f"{h.name}{default}")
-    parts += [f"{name}=tensor" for name, _ in op.keyword_inputs]
-    return f"{op.name}({', '.join(parts)})"
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    return "none" if v is None else str(v)
+    return signature(op.name, op.inputs, op.hypers, [name for name, _ in op.keyword_inputs])
 
 
 def _gradient(op: OpDef) -> str:
@@ -32,21 +23,44 @@ def _gradient(op: OpDef) -> str:
     return ", ".join(f"{n}: {'yes' if d else 'no'}" for n, d in zip(names, op.differentiable))
 
 
+def _aliases(op: OpDef) -> str:
+    """` (alias `swish`)` after an op other names also call."""
+    names = [f"`{alias}`" for alias, name in ALIASES.items() if name == op.name]
+    return f" (alias {', '.join(names)})" if names else ""
+
+
 def render() -> str:
     """The op reference as Markdown, grouped by family."""
     lines = ["# Op reference", "",
              "Generated from the registry by `python -m nndsl.docgen`; do not edit by hand.",
              "Tensor inputs come first, then hyperparameters (with defaults).", ""]
     families: dict[str, list[OpDef]] = {}
-    for op in USER_OPS.values():
-        families.setdefault(op.family, []).append(op)
+    for op in REGISTRY.values():
+        if op.kind != "control":
+            families.setdefault(op.family, []).append(op)
     for family, ops in families.items():
         lines += [f"## {family}", "", "| op | signature | gradient | what it does |",
                   "|---|---|---|---|"]
-        lines += [f"| `{op.name}` | `{_signature(op)}` | {_gradient(op)} | {op.doc} |"
-                  for op in ops]
+        lines += [f"| `{op.name}`{_aliases(op)} | `{_signature(op)}` | "
+                  f"{_gradient(op)} | {op.doc} |" for op in ops]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _cost_conventions())
+
+
+def _cost_conventions() -> list[str]:
+    """How `nndsl summary` counts FLOPs and memory (the rows come from nndsl/ops/flops.py)."""
+    return [
+        "## Cost conventions", "",
+        "`nndsl summary` counts FLOPs per example (the batch axis excluded) for the forward "
+        "pass as training runs it; a layer repeated `* n` counts once per copy, a scanned "
+        "cell once per time step. Each op's rule follows this table:", "",
+        "| what | FLOPs |", "|---|---|",
+        *(f"| {what} | {count} |" for what, count in CONVENTIONS), "",
+        "Memory: *activations/example* is every node's output (the inputs included) at its "
+        "dtype's size (4 bytes for f32 and i32); *training memory at batch N* (`--batch N`) "
+        "is 4 bytes per parameter for the parameters, their gradients and each optimizer "
+        "slot (adam, adamw, rmsprop: 2; sgd, adagrad: 1), 4 bytes per element of "
+        "non-trainable state, and N times the activations.", ""]
 
 
 if __name__ == "__main__":

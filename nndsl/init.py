@@ -53,6 +53,8 @@ def _he_uniform(rng, shape, fan_in, fan_out):
 INITIALISERS: dict[str, Initialiser] = {
     "zeros": lambda rng, shape: np.full(shape, 0.0),
     "ones": lambda rng, shape: np.full(shape, 1.0),
+    # PReLU's starting slope (He et al. 2015, and PyTorch's nn.PReLU).
+    "quarter": lambda rng, shape: np.full(shape, 0.25),
     "normal": lambda rng, shape: rng.standard_normal(shape),
     "uniform": lambda rng, shape: rng.uniform(-0.05, 0.05, shape),
     "glorot_uniform": _fan_scaled(_glorot_uniform),

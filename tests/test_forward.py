@@ -18,7 +18,7 @@ import pytest
 
 import nndsl
 from nndsl.lower import Compiled
-from nndsl.ops import REGISTRY, USER_OPS
+from nndsl.ops import ALIASES, USER_OPS
 from nndsl.passes.gradients import receives_gradient
 
 RNG = np.random.RandomState(1)
@@ -41,12 +41,18 @@ TABLE = {
     "elu": ("a -> elu", lambda a, b: np.where(a > 0, a, np.exp(a) - 1)),
     "selu": ("a -> selu", lambda a, b: 1.0507009873554805 * np.where(
         a > 0, a, 1.6732632423543772 * (np.exp(a) - 1))),
-    "gelu": ("a -> gelu", lambda a, b: 0.5 * a * (1 + np.tanh(
-        np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3)))),
+    "gelu": ("a -> gelu", lambda a, b: 0.5 * a * (1 + _erf(a / np.sqrt(2)))),
+    "relu6": ("a * 4 -> relu6", lambda a, b: np.clip(a * 4, 0, 6)),
+    "prelu": ("a -> prelu(per_channel=true)", lambda a, b, p: np.where(
+        a > 0, a, p["prelu_0"]["slope"] * a)),
+    "silu": ("a -> silu", lambda a, b: a * _sigmoid(a)),
     "swish": ("a -> swish", lambda a, b: a * _sigmoid(a)),
+    "mish": ("a -> mish", lambda a, b: a * np.tanh(np.log1p(np.exp(a)))),
+    "hard_sigmoid": ("a * 4 -> hard_sigmoid", lambda a, b: np.clip(a * 4 + 3, 0, 6) / 6),
+    "hard_swish": ("a * 4 -> hard_swish", lambda a, b: 4 * a * np.clip(a * 4 + 3, 0, 6) / 6),
     "sigmoid": ("a -> sigmoid", lambda a, b: _sigmoid(a)),
     "tanh": ("a -> tanh", lambda a, b: np.tanh(a)),
-    "softplus": ("a -> softplus", lambda a, b: np.log1p(np.exp(a))),
+    "softplus": ("a -> softplus(beta=2)", lambda a, b: np.log1p(np.exp(2 * a)) / 2),
     "abs": ("a -> abs", lambda a, b: np.abs(a)),
     "log_softmax": ("a -> log_softmax(1)", lambda a, b: np.log(_softmax(a, 1))),
     "exp": ("a -> exp", lambda a, b: np.exp(a)),
@@ -126,7 +132,8 @@ def _graph(write_spec, op):
     text = (f"network N {{\n  input a: [B, 3, 4]\n  input b: [B, 3, 4]\n"
             f"  output y = {expr}\n}}\n")
     graph = nndsl.load(write_spec(text)).network("N")
-    assert any(node.op == op for node in graph), f"{expr} does not use {op}"
+    built = ALIASES.get(op, op)  # an alias builds the op it names
+    assert any(node.op == built for node in graph), f"{expr} does not use {built}"
     return graph
 
 
@@ -177,7 +184,7 @@ def test_gradient_matches_numpy(write_spec, op):
         pytest.skip(f"{op} computes integers: nothing to differentiate")
     # The training gradient, except for an op whose gradient is altered on purpose: that one
     # as the function it computes (its reversal is pinned in test_lowering.py).
-    compiled = Compiled(graph, exact_gradients=REGISTRY[op].gradcheck == "as_identity")
+    compiled = Compiled(graph, exact_gradients=USER_OPS[op].gradcheck == "as_identity")
     params, state = _random_params(compiled)
     inputs = {"a": RNG.randn(2, 3, 4), "b": RNG.randn(2, 3, 4)}
     upstream = RNG.randn(*np.shape(_reference(op, inputs["a"], inputs["b"], params)))
@@ -287,7 +294,8 @@ def test_random_op_moments(write_spec, op):
     text = (f"network N {{\n  input a: [B, {WIDTH}]\n  input b: [B, {WIDTH}]\n"
             f"  output y = {expr}\n}}\n")
     graph = nndsl.load(write_spec(text)).network("N")
-    assert any(node.op == op for node in graph), f"{expr} does not use {op}"
+    built = ALIASES.get(op, op)  # an alias builds the op it names
+    assert any(node.op == built for node in graph), f"{expr} does not use {built}"
     compiled = Compiled(graph)
     params, state = compiled.init(0)
     a, b = RNG.randn(N_BATCH, WIDTH), RNG.randn(N_BATCH, WIDTH) * 0.5

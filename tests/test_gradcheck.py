@@ -32,6 +32,9 @@ EXAMPLES = {
     "maxout": ("[B, 4]", ["h -> maxout(2)"]),
     "softmax": ("[B, 4]", ["h -> softmax"]), "log_softmax": ("[B, 4]", ["h -> log_softmax"]),
     "leaky_relu": ("[B, 4]", ["h -> leaky_relu(0.2)"]), "elu": ("[B, 4]", ["h -> elu"]),
+    "gelu": ("[B, 4]", ["h -> gelu", "h -> gelu(approximate=true)"]),
+    "prelu": ("[B, 4]", ["h -> prelu", "h -> prelu(per_channel=true)"]),
+    "softplus": ("[B, 4]", ["h -> softplus", "h -> softplus(beta=3)"]),
     "clip": ("[B, 4]", ["h -> clip(-0.5, 0.5)"]),
     "grad_reverse": ("[B, 4]", ["h -> grad_reverse(0.5)"]),  # as identity; reversal: lowering
     "mod": ("[B, 3]", ["h % 5"]),
@@ -65,8 +68,8 @@ EXAMPLES = {
     "kl_normal": ("[B, 3]", ["kl_normal(h, g)"]),
     "distill": ("[B, 4]", ["distill(h, g, temperature=2)"]),
 }
-ELEMENTWISE = ("relu", "selu", "gelu", "swish", "sigmoid", "tanh", "softplus", "abs", "exp",
-               "square")
+ELEMENTWISE = ("relu", "relu6", "selu", "silu", "swish", "mish", "hard_sigmoid", "hard_swish",
+               "sigmoid", "tanh", "abs", "exp", "square")
 # Checked elsewhere: `embed` needs integer ids (lstm/seq2seq specs); l1/l2 need a train section.
 ELSEWHERE = ("embed", "l1", "l2", "normal")
 

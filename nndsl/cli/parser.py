@@ -18,9 +18,11 @@ example:  nndsl check specs/mlp_digits.nn --set hidden=256
 
 SUMMARY_HELP = """\
 Per layer: hierarchical name, op, output shape, trainable parameters and FLOPs per example
-(a multiply-add counts 2). Totals: trainable parameters, non-trainable state (batch-norm
-statistics), FLOPs, activation memory per example, and with --batch N the training memory
-(parameters, gradients, optimizer state, activations).
+(a multiply-add counts 2; a bias add and elementwise ops 1 per output element; softmax 5 and
+normalisation 7 per element; every op's rule: docs/ops.md, "Cost conventions"). Totals:
+trainable parameters, non-trainable state (batch-norm statistics), FLOPs, activation memory
+per example, and with --batch N the training memory (parameters, gradients, optimizer state,
+activations).
 
 example:  nndsl summary specs/resnet.nn --model ResNet18 --format json
 """

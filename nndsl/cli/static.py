@@ -155,7 +155,8 @@ def summary(args) -> int:
     if cost.frozen_params:
         console.print(f"frozen parameters:    {cost.frozen_params:,}")
     console.print(f"non-trainable state:  {cost.state:,}")
-    console.print(f"FLOPs per example:    {_fmt(cost.flops)} (a multiply-add counts 2)")
+    console.print(f"FLOPs per example:    {_fmt(cost.flops)} (a multiply-add counts 2; "
+                  "docs/ops.md#cost-conventions)")
     console.print(f"activations/example:  {_bytes(cost.activation_bytes)}")
     if args.batch:
         console.print(f"training memory at batch {args.batch}: "

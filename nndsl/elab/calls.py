@@ -62,7 +62,8 @@ def _call_op(el, op: OpDef, args, kwargs, span: Span):
                     f"({', '.join(op.inputs)}), got {len(args)}", span)
     tensors = [_tensor_arg(el, a, op, i) for i, a in enumerate(args[:n_tensors])]
     given, kwargs = _keyword_inputs(op, kwargs)
-    hypers = bind_hypers(_sized_by(op, given), args[n_tensors:], kwargs, span, op.name)
+    hypers = bind_hypers(_sized_by(op, given), args[n_tensors:], kwargs, span, op.name,
+                         inputs=op.inputs, keyword_inputs=[name for name, _ in op.keyword_inputs])
     if op.sees_batch:
         hypers["batched"] = not _batch_free(el.builder.graph, tensors[0])
     outs = el.builder.emit(op, tensors + list(given.values()), hypers, span,

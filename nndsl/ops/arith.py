@@ -14,6 +14,7 @@ from nndsl.ops.base import (
     shape_str,
     with_lowerings,
 )
+from nndsl.ops.flops import MULTIPLY_ADD
 
 
 def _broadcast_shape(ins, hp):
@@ -33,8 +34,8 @@ def _matmul_shape(ins, hp):
 
 
 def _matmul_flops(ins, outs, hp):
-    n = elements(outs[0])
-    return None if n is None or not isinstance(ins[0].shape[-1], int) else 2 * n * ins[0].shape[-1]
+    n, inner = elements(outs[0]), ins[0].shape[-1]
+    return None if n is None or not isinstance(inner, int) else MULTIPLY_ADD * n * inner
 
 
 def _reduce_shape(ins, hp):

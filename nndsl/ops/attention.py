@@ -12,6 +12,7 @@ from nndsl.ops.base import (
     shape_str,
     with_lowerings,
 )
+from nndsl.ops.flops import MULTIPLY_ADD, SOFTMAX_PER_ELEMENT
 
 
 def _self_shape(ins, hp):
@@ -34,10 +35,19 @@ def _self_params(ins, hp):
 
 
 def _self_flops(ins, outs, hp):
+    """Four projections with biases, the scores and the weighted sum (t * t * d multiply-adds
+    each, over all heads), and per score one scaling and a softmax (docs/ops.md)."""
     t, d = ins[0].shape[1], ins[0].shape[2]
     if not isinstance(t, int):
         return None
-    return 4 * 2 * t * d * d + 2 * 2 * t * t * d
+    projections = 4 * (MULTIPLY_ADD * t * d * d + t * d)
+    products = 2 * MULTIPLY_ADD * t * t * d
+    return projections + products + _per_score(hp["heads"] * t * t)
+
+
+def _per_score(scores: int) -> int:
+    """Scaling by 1 / sqrt(d) and the softmax, for each attention score."""
+    return scores * (1 + SOFTMAX_PER_ELEMENT)
 
 
 def _attn_shape(ins, hp):
@@ -66,14 +76,23 @@ def _attn_params(ins, hp):
 
 
 def _attn_flops(ins, outs, hp):
+    """dot: the query's projection, scores and context (multiply-adds), scaling and softmax
+    per score. additive: both projections, the add and tanh per hidden unit of each
+    query-memory pair, its product with v, a softmax per score and the context."""
     query, memory = ins
     s, m, h = memory.shape[1], memory.shape[2], query.shape[-1]
-    if not isinstance(s, int):
-        return None
     steps = query.shape[1] if query.rank == 3 else 1
-    if not isinstance(steps, int):
+    if not isinstance(s, int) or not isinstance(steps, int):
         return None
-    return steps * (2 * h * m + 4 * s * m)
+    context = MULTIPLY_ADD * steps * s * m
+    if hp["kind"] == "dot":
+        scores = MULTIPLY_ADD * steps * s * m
+        return MULTIPLY_ADD * steps * h * m + scores + context + \
+            _per_score(hp["heads"] * steps * s)
+    units = hp["units"] or h
+    projections = MULTIPLY_ADD * (steps * h + s * m) * units
+    hidden = 2 * steps * s * units + MULTIPLY_ADD * steps * s * units
+    return projections + hidden + steps * s * SOFTMAX_PER_ELEMENT + context
 
 
 _OPS = [

@@ -21,6 +21,7 @@ from nndsl.ops.base import (
     with_lowerings,
 )
 from nndsl.ops.facts import Indexes, spatial
+from nndsl.ops.flops import MULTIPLY_ADD
 
 _NORM = Hyper("norm", "word", "none", choices=("none", "weight"))
 _BIAS = Hyper("bias", "bool", True)
@@ -57,7 +58,8 @@ def _dense_flops(ins, outs, hp):
     positions = spatial_positions(outs[0]) if outs[0].rank > 2 else 1
     if positions is None:
         return None
-    return positions * (2 * ins[0].shape[-1] * hp["units"] + (hp["units"] if hp["bias"] else 0))
+    return positions * (MULTIPLY_ADD * ins[0].shape[-1] * hp["units"] +
+                      (hp["units"] if hp["bias"] else 0))
 
 
 DENSE = OpDef(
@@ -106,7 +108,7 @@ def _conv_flops(ins, outs, hp):
         return None
     n, kernel, *_ = _conv_geometry(ins[0], hp)
     macs = prod(kernel) * (ins[0].shape[-1] // hp["groups"]) * hp["filters"]
-    return positions * (2 * macs + (hp["filters"] if hp["bias"] else 0))
+    return positions * (MULTIPLY_ADD * macs + (hp["filters"] if hp["bias"] else 0))
 
 
 def _conv_label(op, node) -> str:
@@ -160,11 +162,14 @@ def _conv_t_params(ins, hp):
 
 
 def _conv_t_flops(ins, outs, hp):
-    positions = spatial_positions(ins[0])
-    if positions is None:
+    """Each input position scatters its kernel-weighted values (the multiply-adds are per
+    input position); the bias is added once per output element."""
+    positions, out_positions = spatial_positions(ins[0]), spatial_positions(outs[0])
+    if positions is None or out_positions is None:
         return None
     kernel = per_spatial(hp["kernel"], ins[0].rank - 2, "kernel")
-    return positions * 2 * prod(kernel) * ins[0].shape[-1] * hp["filters"]
+    bias = out_positions * hp["filters"] if hp["bias"] else 0
+    return positions * MULTIPLY_ADD * prod(kernel) * ins[0].shape[-1] * hp["filters"] + bias
 
 
 CONV_TRANSPOSE = OpDef(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nndsl.ops.base import Hyper, OpDef, OpError, need_float, need_static, with_lowerings
+from nndsl.ops.flops import NORM_PER_ELEMENT, times_elements
 
 _EPS = Hyper("eps", "float", 1e-5, low=0, low_open=True)
 
@@ -32,8 +33,7 @@ def _groupnorm_shape(ins, hp):
 
 
 def _flops(ins, outs, hp):
-    n = outs[0].elements_per_example()
-    return None if n is None else 5 * n
+    return times_elements(outs[0], NORM_PER_ELEMENT)
 
 
 BATCHNORM = OpDef(
