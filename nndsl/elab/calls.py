@@ -4,6 +4,7 @@ repetitions and built-ins. `el` is the `Elaborator` doing the applying."""
 from __future__ import annotations
 
 from nndsl.elab import builtins, definitions
+from nndsl.elab.names import take_name
 from nndsl.elab.repeat import call_repeated
 from nndsl.elab.values import (
     Arg,
@@ -58,8 +59,9 @@ def _call_op(el, op: OpDef, args, kwargs, span: Span):
         raise error("E020", f"`{op.name}` takes {n_tensors} tensor inputs "
                     f"({', '.join(op.inputs)}), got {len(args)}", span)
     tensors = [_tensor_arg(el, a, op, i) for i, a in enumerate(args[:n_tensors])]
+    kwargs, name = take_name(kwargs, op.name)
     hypers = bind_hypers(op.hypers, args[n_tensors:], kwargs, span, op.name)
-    outs = el.builder.emit(op, tensors, hypers, span, source_text(span) or op.name)
+    outs = el.builder.emit(op, tensors, hypers, span, source_text(span) or op.name, name)
     return outs if len(outs) > 1 else outs[0]
 
 
