@@ -315,7 +315,8 @@ def _tooltip(node: Node, drawing: _Drawing) -> str:
     """What hovering a box shows: name, op, attributes, output shape, parameters."""
     attrs = ", ".join(f"{k}={v}" for k, v in node.attrs.items())
     shapes = ", ".join(str(t) for t in node.outs)
-    return _lines(node.id, f"op: {node.op}" + (f"({attrs})" if attrs else ""),
+    name = node.attrs["name"] if REGISTRY[node.op] is INPUT else node.id
+    return _lines(name, f"op: {node.op}" + (f"({attrs})" if attrs else ""),
                   f"output: {shapes}", _params_line(node, drawing, drawing.expand) or
                   "no parameters")
 
