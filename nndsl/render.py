@@ -4,15 +4,21 @@ Drawn from the graph IR, never from the text. A repeated stage is one cluster ma
 (or n copies with `expand`); a scanned cell is its step inside a loop cluster with each state
 drawn back as a dashed edge; `depth` collapses deeper clusters into one box each. Operations
 through which no gradient flows are outlined in red.
+
+Each box reads `name: op` when the layer has a name of its own and carries a tooltip (name, op,
+attributes, output shape, parameters). Parameter figures are `summary`'s: a layer in a
+repeated stage shows its total over the copies, a shared parameter counts where it is first
+used, so the figures drawn add up to the network's total.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import graphviz
 
-from nndsl.ir import Graph, Node, Ref, count_params
+from nndsl.ir import Graph, Node, Ref, walk
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import CONST, INPUT, REPEAT, SCAN
 
@@ -36,10 +42,39 @@ class _Drawing:
     trained_by: dict[str, str] = field(default_factory=dict)
     ends: dict[tuple[str, Ref], str] = field(default_factory=dict)
     counter: int = 0
+    # Node id → (trainable parameters it is counted with, copies of its parameters).
+    figures: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # (source, target, tensor) already joined: a folded box reading one tensor twice gets one.
+    joined: set = field(default_factory=set)
 
     def fresh(self) -> str:
         self.counter += 1
         return f"n{self.counter}"
+
+    def connect(self, source: str, target: str, tensor, label: str, **attrs) -> None:
+        """One edge per source, target and tensor (on the root graph: in DOT, a node named
+        in a cluster's edge joins that cluster)."""
+        if (source, target, tensor) in self.joined or source == target:
+            return
+        self.joined.add((source, target, tensor))
+        self.dot.edge(source, target, label=graphviz.escape(label), **attrs)
+
+    def params_under(self, nodes) -> int:
+        """The figures of `nodes` and of everything in their bodies."""
+        return sum(self.figures[n.id][0] + (self.params_under(n.body) if n.body else 0)
+                   for n in nodes)
+
+
+def parameter_figures(graph: Graph) -> dict[str, tuple[int, int]]:
+    """Each node's (trainable parameters, copies): its own, times the copies of a repeated
+    body; a parameter shared by several nodes counts at the first (as `summary` counts)."""
+    seen: set[str] = set()
+    figures = {}
+    for node, copies in walk(graph):
+        fresh = [p for p in node.params.values() if p.trainable and p.key not in seen]
+        seen.update(p.key for p in fresh)
+        figures[node.id] = (sum(p.size for p in fresh) * copies, copies)
+    return figures
 
 
 def render(graph: Graph, depth: int | None = None, expand: bool = False,
@@ -47,14 +82,17 @@ def render(graph: Graph, depth: int | None = None, expand: bool = False,
            outputs: dict[str, Ref] | None = None) -> graphviz.Digraph:
     """A picture of `graph`. `trained_by` maps parameter keys to the step that trains them;
     `outputs` replaces the graph's named outputs (a train graph's losses and metrics)."""
+    figures = parameter_figures(graph)
+    total = sum(params for params, _ in figures.values())
+    title = f"{graph.name}: {total:,} trainable parameters"
     dot = graphviz.Digraph(graph.name, graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25",
-        "ranksep": "0.3", "label": graphviz.escape(graph.name), "labelloc": "t"},
+        "ranksep": "0.3", "label": graphviz.escape(title), "labelloc": "t"},
         node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
                    "fontsize": "10", "height": "0.3"},
         edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555",
                    "arrowsize": "0.6"})
-    drawing = _Drawing(dot, depth, expand, trained_by or {})
+    drawing = _Drawing(dot, depth, expand, trained_by or {}, figures=figures)
     _draw_graph(drawing, dot, graph, "", 0, {})
     for name, ref in (graph.outputs if outputs is None else outputs).items():
         node_id = drawing.fresh()
@@ -102,14 +140,17 @@ def _draw_cluster(drawing, dot, graph, space, tree, scope, level, feeds) -> None
     nodes = _nodes_in(tree, scope)
     if drawing.depth is not None and level > drawing.depth:
         box = drawing.fresh()
-        dot.node(box, _box_label(info.label, graph, nodes), fillcolor="#dddddd",
+        ins = [graph.type_of(r) for r in nodes[0].inputs[:1]]
+        label = _folded(info.label, drawing.params_under(nodes), ins, nodes[-1].out)
+        dot.node(box, label, tooltip=label, fillcolor="#dddddd",
                  penwidth="2" if info.shared else "1",
                  color=SHARED_COLOUR if info.shared else "black")
+        inside = {n.id for n in nodes}
         for node in nodes:
             for i in range(len(node.outs)):
                 drawing.ends[(space, Ref(node.id, i))] = box
             for ref in node.inputs:
-                if ref.node not in {n.id for n in nodes}:
+                if ref.node not in inside:
                     _edge(drawing, dot, graph, space, ref, box)
         return
     with dot.subgraph(name=f"cluster_{drawing.fresh()}") as sub:
@@ -132,12 +173,9 @@ def _lines(*lines: str) -> str:
     return graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines))
 
 
-def _box_label(title: str, graph: Graph, nodes: list[Node]) -> str:
-    params = sum(p.size for n in nodes for p in n.params.values())
-    body = sum(count_params(n.body) * n.times for n in nodes if n.body is not None)
-    first, last = nodes[0], nodes[-1]
-    ins = [str(graph.type_of(r)) for r in first.inputs[:1]]
-    return _lines(title, f"{params + body:,} params", f"{' '.join(ins)} → {last.out}")
+def _folded(title: str, params: int, ins, out) -> str:
+    """A folded block, repeat or scan: what it is, its parameters, its input → output."""
+    return _lines(title, f"{params:,} params", f"{' '.join(map(str, ins))} → {out}")
 
 
 def _draw_node(drawing, dot, graph: Graph, space: str, node: Node, level: int, feeds) -> None:
@@ -152,7 +190,7 @@ def _draw_node(drawing, dot, graph: Graph, space: str, node: Node, level: int, f
         _draw_scan(drawing, dot, graph, space, node, level)
         return
     node_id = drawing.fresh()
-    dot.node(node_id, _label(node, drawing), **_style(node))
+    dot.node(node_id, _label(node, drawing), tooltip=_tooltip(node, drawing), **_style(node))
     for i in range(len(node.outs)):
         drawing.ends[(space, Ref(node.id, i))] = node_id
     for ref in node.inputs:
@@ -161,10 +199,8 @@ def _draw_node(drawing, dot, graph: Graph, space: str, node: Node, level: int, f
 
 def _edge(drawing, dot, graph: Graph, space: str, ref: Ref, target: str, **attrs) -> None:
     source = drawing.ends.get((space, ref))
-    if source is None or source == target:
-        return
-    # On the root graph: in DOT, a node named in a cluster's edge joins that cluster.
-    drawing.dot.edge(source, target, label=graphviz.escape(str(graph.type_of(ref))), **attrs)
+    if source is not None:
+        drawing.connect(source, target, (space, ref), str(graph.type_of(ref)), **attrs)
 
 
 def _draw_repeat(drawing, dot, graph: Graph, space: str, node: Node, level: int) -> None:
@@ -178,10 +214,10 @@ def _draw_repeat(drawing, dot, graph: Graph, space: str, node: Node, level: int)
         title = node.label if not drawing.expand else f"{node.attrs['stage']} [{copy}]"
         if drawing.depth is not None and level + 1 > drawing.depth:
             box = drawing.fresh()
-            dot.node(box, _lines(title, f"{count_params(node.body) * node.times:,} params",
-                                 f"{node.out} → {node.out}"), fillcolor="#dddddd")
+            label = _folded(title, drawing.params_under([node]), [node.out], node.out)
+            dot.node(box, label, tooltip=label, fillcolor="#dddddd")
             if source:
-                drawing.dot.edge(source, box, label=graphviz.escape(str(node.out)))
+                drawing.connect(source, box, entry, str(node.out))
             drawing.ends[(space, Ref(node.id))] = box
             return
         with dot.subgraph(name=f"cluster_{drawing.fresh()}") as sub:
@@ -208,6 +244,9 @@ def _draw_scan(drawing, dot, graph: Graph, space: str, node: Node, level: int) -
             feeds[name] = source
     length = graph.type_of(node.inputs[0]).shape[hp["axis"]]
     title = f"{node.label} over {length} steps" + (", reversed" if hp["reverse"] else "")
+    if drawing.depth is not None and level + 1 > drawing.depth:
+        _fold_scan(drawing, dot, graph, space, node, title)
+        return
     with dot.subgraph(name=f"cluster_{drawing.fresh()}") as sub:
         sub.attr(label=graphviz.escape(title), style="rounded,dashed", fontsize="10",
                  color="#674ea7", penwidth="1.5")
@@ -215,30 +254,71 @@ def _draw_scan(drawing, dot, graph: Graph, space: str, node: Node, level: int) -
     for name, target_ref in body.inputs.items():
         target = drawing.ends.get((inner_space, target_ref))
         if name in feeds and target:
-            drawing.dot.edge(feeds[name], target,
-                             label=graphviz.escape(str(graph.type_of(outer[name]))))
+            drawing.connect(feeds[name], target, (space, outer[name]),
+                            str(graph.type_of(outer[name])))
     for state in hp["states"]:
         source = drawing.ends.get((inner_space, body.outputs[f"state:{state}"]))
         target = drawing.ends.get((inner_space, body.inputs[f"state:{state}"]))
         if source and target:
-            drawing.dot.edge(source, target, label=graphviz.escape(f"{state} (next step)"),
-                             style="dashed", color="#674ea7", constraint="false")
+            drawing.connect(source, target, state, f"{state} (next step)",
+                            style="dashed", color="#674ea7", constraint="false")
     drawing.ends[(space, Ref(node.id))] = drawing.ends.get(
         (inner_space, body.outputs["out"]), "")
 
 
+def _fold_scan(drawing, dot, graph: Graph, space: str, node: Node, title: str) -> None:
+    """A scan below `depth`: one box, fed by every tensor the cell reads."""
+    box = drawing.fresh()
+    label = _folded(title, drawing.params_under([node]),
+                    [graph.type_of(r) for r in node.inputs[:1]], node.out)
+    dot.node(box, label, tooltip=label, fillcolor="#dddddd", color="#674ea7")
+    for ref in node.inputs:
+        _edge(drawing, dot, graph, space, ref, box)
+    drawing.ends[(space, Ref(node.id))] = box
+
+
+def layer_name(node: Node) -> str | None:
+    """The name a layer was given (`name=`, a binding), None for a generated `op_k`."""
+    local = node.id.rsplit(".", 1)[-1]
+    return None if re.fullmatch(rf"{re.escape(node.op)}_\d+", local) else local
+
+
+def _params_line(node: Node, drawing: _Drawing, expanded: bool) -> str | None:
+    """`1,234 params`; in a repeated body `24 × 9,216 = 221,184 params` (one copy's
+    share when each copy is drawn); frozen parameters as such."""
+    total, copies = drawing.figures[node.id]
+    if not total:
+        frozen = sum(p.size for p in node.params.values() if not p.trainable)
+        return f"{frozen:,} frozen params" if frozen else None
+    if copies == 1:
+        return f"{total:,} params"
+    if expanded:
+        return f"{total // copies:,} params (1 of {copies} copies)"
+    return f"{copies} × {total // copies:,} = {total:,} params"
+
+
 def _label(node: Node, drawing: _Drawing) -> str:
-    lines = [REGISTRY[node.op].describe(node)]
-    params = sum(p.size for p in node.params.values())
+    name = layer_name(node)
+    text = REGISTRY[node.op].describe(node)
+    lines = [f"{name}: {text}" if name and REGISTRY[node.op] is not INPUT else text]
+    params = _params_line(node, drawing, drawing.expand)
     if params:
-        lines.append(f"{params:,} params")
+        lines.append(params)
     steps = sorted({drawing.trained_by[p.key] for p in node.params.values()
                     if p.key in drawing.trained_by})
     if steps:
         lines.append("trained by " + ", ".join(steps))
-    if any(not p.trainable for p in node.params.values()):
-        lines.append("frozen")
     return _lines(*lines)
+
+
+def _tooltip(node: Node, drawing: _Drawing) -> str:
+    """What hovering a box shows: name, op, attributes, output shape, parameters."""
+    attrs = ", ".join(f"{k}={v}" for k, v in node.attrs.items())
+    shapes = ", ".join(str(t) for t in node.outs)
+    name = node.attrs["name"] if REGISTRY[node.op] is INPUT else node.id
+    return _lines(name, f"op: {node.op}" + (f"({attrs})" if attrs else ""),
+                  f"output: {shapes}", _params_line(node, drawing, drawing.expand) or
+                  "no parameters")
 
 
 def _style(node: Node) -> dict:

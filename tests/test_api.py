@@ -53,7 +53,7 @@ def test_compile_init_apply_shapes_and_parameter_counts():
     shapes = {f"{layer}.{name}": v.shape for layer, leaves in params.items()
               for name, v in leaves.items()}
     assert shapes == {"dense_0.w": (64, 128), "dense_0.b": (128,), "dense_1.w": (128, 128),
-                      "dense_1.b": (128,), "dense_2.w": (128, 10), "dense_2.b": (10,)}
+                      "dense_1.b": (128,), "logits.w": (128, 10), "logits.b": (10,)}
     assert sum(v.size for leaves in params.values() for v in leaves.values()) == 26_122
     outputs, new_state = model.apply(params, state, {"x": np.zeros((5, 8, 8, 1), np.float32)})
     assert outputs["logits"].shape == (5, 10) and new_state == {}

@@ -86,11 +86,11 @@ TABLE = {
     "pad": ("a -> pad(1)", lambda a, b: np.pad(a, ((0, 0), (1, 1), (0, 0)))),
     "upsample": ("a -> upsample(2)", lambda a, b: a.repeat(2, 1)),
     "lppool": ("a -> lppool(2, 3)", lambda a, b: np.sqrt((a ** 2).sum(1, keepdims=True))),
-    "instancenorm": ("a -> instancenorm", lambda a, b, p: _scaled(p["instancenorm_0"], (
+    "instancenorm": ("a -> instancenorm", lambda a, b, p: _scaled(p["y"], (
         a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5))),
-    "groupnorm": ("a -> groupnorm(2)", lambda a, b, p: _scaled(p["groupnorm_0"],
+    "groupnorm": ("a -> groupnorm(2)", lambda a, b, p: _scaled(p["y"],
                                                                 _groupnorm(a, 2))),
-    "positional": ("a -> positional(5)", lambda a, b, p: a + p["positional_0"]["table"][:3]),
+    "positional": ("a -> positional(5)", lambda a, b, p: a + p["y"]["table"][:3]),
     "hinge": ("hinge(a, 1)", lambda a, b: np.maximum(0, 1 - a).mean()),
     "margin_ranking": ("margin_ranking(a, b, 1)", lambda a, b: np.maximum(
         0, -(a - b) + 1).mean()),
@@ -216,7 +216,7 @@ def test_conv_transpose_matches_a_scatter_reference(write_spec):
             "  output y = x -> conv_transpose(3, 3, stride=2, bias=false)\n}\n")
     compiled = Compiled(nndsl.load(write_spec(text)).network("N"))
     params, state = compiled.init(0)
-    w = np.asarray(params["conv_transpose_0"]["w"], np.float64)
+    w = np.asarray(params["y"]["w"], np.float64)
     x = RNG.randn(1, 4, 4, 2)
     got = compiled.apply(params, state, {"x": jnp.asarray(x, jnp.float32)})[0]["y"]
     k, s = 3, 2
@@ -238,11 +238,11 @@ def test_attention_matches_numpy(write_spec):
     q, m = RNG.randn(2, 4), RNG.randn(2, 5, 6)
     out = compiled.apply(params, state, {"q": jnp.asarray(q, jnp.float32),
                                          "m": jnp.asarray(m, jnp.float32)})[0]
-    add = {k: np.asarray(v, np.float64) for k, v in params["attention_0"].items()}
+    add = {k: np.asarray(v, np.float64) for k, v in params["y"].items()}
     scores = np.tanh((q @ add["wq"])[:, None] + m @ add["wk"]) @ add["v"]
     np.testing.assert_allclose(out["y"], np.einsum("bs,bsm->bm", _softmax(scores), m),
                                rtol=1e-4, atol=1e-5)
-    wq = np.asarray(params["attention_1"]["wq"], np.float64)
+    wq = np.asarray(params["z"]["wq"], np.float64)
     dot = np.einsum("bm,bsm->bs", q @ wq, m) / np.sqrt(6)
     np.testing.assert_allclose(out["z"], np.einsum("bs,bsm->bm", _softmax(dot), m),
                                rtol=1e-4, atol=1e-5)
@@ -254,7 +254,7 @@ def test_self_attention_matches_numpy(write_spec):
     params, state = compiled.init(0)
     x = RNG.randn(2, 3, 4)
     got = compiled.apply(params, state, {"x": jnp.asarray(x, jnp.float32)})[0]["y"]
-    p = {k: np.asarray(v, np.float64) for k, v in params["self_attention_0"].items()}
+    p = {k: np.asarray(v, np.float64) for k, v in params["y"].items()}
     q, k, v = ((x @ p[f"w{n}"] + p[f"b{n}"]).reshape(2, 3, 2, 2).transpose(0, 2, 1, 3)
                for n in "qkv")
     heads = _softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(2)) @ v

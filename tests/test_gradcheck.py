@@ -134,4 +134,4 @@ def test_a_wrong_gradient_is_caught_and_named(monkeypatch, capsys):
     assert main(["gradcheck", str(CONTRACT / "perceptron_xor.nn"), "--model", "XorMLP"]) == 1
     captured = capsys.readouterr()
     assert "gradcheck failed for dense_0.b, dense_0.w" in captured.err
-    assert "dense_1.w" not in captured.err
+    assert "logit.w" not in captured.err  # the layer after tanh (`output logit = ...`)

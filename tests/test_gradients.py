@@ -22,7 +22,8 @@ def test_step_cuts_every_path_and_names_it(write_spec):
     (diag,) = [d for d in report.diagnostics if d.code == "E050"]
     assert "`dense_0.w`" in diag.message and "`sign`" in diag.message
     assert (diag.span.line, diag.span.column) == (3, 35)
-    assert "dense_0.w → dense_0 → sign_0 → dense_1" in diag.notes[0]
+    # The binding names the layers: `h` is the sign, `y_hat` the last dense.
+    assert "dense_0.w → dense_0 → h → y_hat" in diag.notes[0]
 
 
 def test_one_differentiable_path_is_enough(write_spec):
@@ -36,7 +37,7 @@ def test_stop_gradient_is_intentional(write_spec):
                               "  output y_hat = h -> dense(10)")
     assert report.ok
     (objective,) = report.trains[0].objectives
-    assert objective.report.trained == ["dense_1.w", "dense_1.b"]
+    assert objective.report.trained == ["y_hat.w", "y_hat.b"]
     assert objective.report.blocked == {"dense_0.w": "cut by stop_gradient",
                                         "dense_0.b": "cut by stop_gradient"}
 
@@ -44,8 +45,8 @@ def test_stop_gradient_is_intentional(write_spec):
 def test_labels_are_not_differentiated(write_spec):
     report = plan(write_spec, "  output y_hat = x -> flatten -> dense(10)",
                   loss="cross_entropy(y_hat, y) + 1e-4 * l2(params)")
-    assert report.ok and report.trains[0].objectives[0].report.trained == ["dense_0.w",
-                                                                          "dense_0.b"]
+    assert report.ok and report.trains[0].objectives[0].report.trained == ["y_hat.w",
+                                                                          "y_hat.b"]
 
 
 def test_unused_head_is_not_trained_but_not_an_error(write_spec):
@@ -53,7 +54,7 @@ def test_unused_head_is_not_trained_but_not_an_error(write_spec):
                               "  output other = t -> dense(2)")
     assert report.ok
     assert report.trains[0].objectives[0].report.blocked == {
-        "dense_2.w": "not used by this loss", "dense_2.b": "not used by this loss"}
+        "other.w": "not used by this loss", "other.b": "not used by this loss"}
 
 
 def test_gan_steps_train_only_their_network():

@@ -28,7 +28,7 @@ network CNN {
 """
 CNN_MAP = {"conv_0": "c1", "batchnorm_0": "bn", "conv_1": "c2", "groupnorm_0": "gn",
            "conv_transpose_0": "t1", "conv_transpose_1": "t2", "instancenorm_0": "inorm",
-           "dense_0": "fc", "layernorm_0": "ln"}
+           "dense_0": "fc", "y": "ln"}
 
 SEQ = """
 network Seq {
@@ -41,8 +41,8 @@ network Bi {
     output y = x -> bidirectional(LSTM(4)) -> self_attention(heads=2)
 }
 """
-SEQ_MAP = {"embed_0": "emb", "LSTM_0": "lstm", "GRU_0": "gru", "RNN_0": "rnn", "dense_0": "fc"}
-BI_MAP = {"biLSTM_0.fwd": "lstm", "biLSTM_0.bwd": "lstm:l0_reverse", "self_attention_0": "mha"}
+SEQ_MAP = {"embed_0": "emb", "LSTM_0": "lstm", "GRU_0": "gru", "RNN_0": "rnn", "y": "fc"}
+BI_MAP = {"biLSTM_0.fwd": "lstm", "biLSTM_0.bwd": "lstm:l0_reverse", "y": "mha"}
 
 
 def _graph(write_spec, text, name):
@@ -101,12 +101,12 @@ def test_dense_after_flatten_matches_a_channels_first_flatten(write_spec):
     text = """network F { input x: [B, 2, 3, 4]
                           output y = x -> flatten -> dense(5) }"""
     graph = _graph(write_spec, text, "F")
-    assert layers(graph)["dense_0"].flattened == (2, 3, 4)
+    assert layers(graph)["y"].flattened == (2, 3, 4)
     rng = np.random.RandomState(1)
     weight, bias = rng.normal(size=(5, 24)), rng.normal(size=5)
     x = rng.normal(size=(3, 2, 3, 4)).astype(np.float32)
     expected = x.transpose(0, 3, 1, 2).reshape(3, -1) @ weight.T + bias   # PyTorch's way
-    params, state = from_torch(graph, {"fc.weight": weight, "fc.bias": bias}, {"dense_0": "fc"})
+    params, state = from_torch(graph, {"fc.weight": weight, "fc.bias": bias}, {"y": "fc"})
     out, _ = Compiled(graph).apply(params, state, {"x": jnp.asarray(x)})
     np.testing.assert_allclose(out["y"], expected, rtol=1e-5, atol=1e-5)
 
@@ -172,7 +172,7 @@ def test_interop_imports_neither_torch_nor_jax():
 def test_an_empty_prefix_is_a_bare_module(write_spec):
     graph = _graph(write_spec, SEQ, "Seq")
     params, state = _random(graph)
-    sd = to_torch(graph, params, state, {"LSTM_0": "", "dense_0": ""})
+    sd = to_torch(graph, params, state, {"LSTM_0": "", "y": ""})
     assert sorted(sd) == ["bias", "bias_hh_l0", "bias_ih_l0", "weight", "weight_hh_l0",
                           "weight_ih_l0"]
 
@@ -208,14 +208,14 @@ def test_a_missing_key_is_named(write_spec):
 
 def test_strict_wants_every_layer_and_every_key(write_spec):
     graph, sd = _cnn_dict(write_spec)
-    partial = {k: v for k, v in CNN_MAP.items() if k != "layernorm_0"}
-    with pytest.raises(InteropError, match="not in the mapping: layernorm_0"):
+    partial = {k: v for k, v in CNN_MAP.items() if k != "y"}
+    with pytest.raises(InteropError, match="not in the mapping: y"):
         from_torch(graph, sd, partial)
     with pytest.raises(InteropError, match="keys no nndsl layer takes: head.bias, head.weight"):
         from_torch(graph, {**sd, "head.weight": sd["fc.weight"], "head.bias": sd["fc.bias"]},
                    CNN_MAP)
     params, _ = from_torch(graph, sd, partial, strict=False)
-    assert "layernorm_0" not in params and "conv_0" in params
+    assert "y" not in params and "conv_0" in params
     params, _ = from_torch(graph, {**sd, "bn.num_batches_tracked": np.array(3)}, CNN_MAP)
     assert set(params) == set(CNN_MAP)
 
@@ -228,8 +228,8 @@ def test_unmappable_layers_say_why(write_spec):
     graph = _graph(write_spec, text, "S")
     with pytest.raises(InteropError, match=r"`Res_0.conv_0` \(stacked\).*Stage \* n"):
         from_torch(graph, {}, {"Res_0.conv_0": "c"}, strict=False)
-    with pytest.raises(InteropError, match=r"`dense_0` \(dense with norm=weight\)"):
-        from_torch(graph, {}, {"dense_0": "fc"}, strict=False)
+    with pytest.raises(InteropError, match=r"`y` \(dense with norm=weight\)"):
+        from_torch(graph, {}, {"y": "fc"}, strict=False)
 
     graph, sd = _cnn_dict(write_spec)
     with pytest.raises(InteropError, match="only recurrent layers take a `:suffix`"):

@@ -30,7 +30,7 @@ def run(compiled, params, state, train=False, **inputs):
 def test_dense(write_spec):
     c, p, s = compile_net(write_spec, "output y = x -> dense(3)")
     x = RNG.randn(4, 6).astype(np.float32)
-    w, b = np.asarray(p["dense_0"]["w"]), np.asarray(p["dense_0"]["b"])
+    w, b = np.asarray(p["y"]["w"]), np.asarray(p["y"]["b"])
     np.testing.assert_allclose(run(c, p, s, x=x), x @ w + b, rtol=1e-5, atol=1e-5)
 
 
@@ -67,7 +67,7 @@ def test_conv2d(write_spec, args, stride, pad, dilation, groups):
     c, p, s = compile_net(write_spec, f"output y = x -> conv({args}, bias=false)",
                           "input x: [B, 7, 7, 2]")
     x = RNG.randn(2, 7, 7, 2).astype(np.float32)
-    want = _conv2d_reference(x, np.asarray(p["conv_0"]["w"]), stride, pad, dilation, groups)
+    want = _conv2d_reference(x, np.asarray(p["y"]["w"]), stride, pad, dilation, groups)
     np.testing.assert_allclose(run(c, p, s, x=x), want, rtol=1e-4, atol=1e-4)
 
 
@@ -75,7 +75,7 @@ def test_conv1d_matches_a_2d_reference(write_spec):
     c, p, s = compile_net(write_spec, "output y = x -> conv(3, 2, bias=false)",
                           "input x: [B, 5, 2]")
     x = RNG.randn(2, 5, 2).astype(np.float32)
-    w = np.asarray(p["conv_0"]["w"])
+    w = np.asarray(p["y"]["w"])
     want = _conv2d_reference(x[:, :, None, :], w[:, None], 1, 0)[:, :, 0, :]
     np.testing.assert_allclose(run(c, p, s, x=x), want, rtol=1e-4, atol=1e-4)
 
@@ -112,7 +112,7 @@ def test_batchnorm_uses_batch_statistics_while_training(write_spec):
     out, new_state = c.apply(p, s, {"x": jnp.asarray(x)}, jax.random.PRNGKey(0), True)
     want = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
     np.testing.assert_allclose(np.asarray(out["y"]), want, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(new_state["batchnorm_0"]["mean"]), 0.1 * x.mean(0),
+    np.testing.assert_allclose(np.asarray(new_state["y"]["mean"]), 0.1 * x.mean(0),
                                rtol=1e-5)
 
 

@@ -1,5 +1,6 @@
 """`nndsl render`: the DOT text matches the graph IR; every contract spec renders."""
 
+import json
 import re
 import shutil
 import xml.dom.minidom
@@ -38,7 +39,7 @@ def test_repeated_stage_is_one_cluster_unless_expanded():
     graph = nndsl.load(CONTRACT / "resnet.nn").network("DigitsResNet")
     collapsed = render(graph).source
     assert collapsed.count("conv 32 3x3") == 1 + 2
-    assert "Basic(32) × depth" in collapsed
+    assert "Basic(32) × 24" in collapsed and "× depth" not in collapsed
     expanded = render(graph, expand=True).source
     assert expanded.count("conv 32 3x3") == 1 + 2 * 24
 
@@ -69,7 +70,7 @@ def test_train_graph_marks_steps_and_blocked_gradients():
     trained = {k: o.network for o in plan.objectives for k in o.keys}
     source = render(plan.graph, trained_by=trained).source
     assert "trained by Generator" in source and "trained by Discriminator" in source
-    assert source.count("bce") == 3
+    assert sum("bce" in label for _, label in _nodes(source)) == 3
 
 
 def test_labels_are_escaped(write_spec, tmp_path, capsys):
@@ -97,3 +98,67 @@ def test_missing_dot_is_explained(monkeypatch, tmp_path, capsys):
     assert "apt-get install graphviz" in capsys.readouterr().err
     assert main(["render", spec, "-o", str(tmp_path / "x.dot")]) == 0
     assert main(["check", spec]) == 0
+
+
+def _figures(source: str) -> list[int]:
+    """Every trainable-parameter figure in a node label (`1,234 params`, `2 × 9 = 18 params`)."""
+    return [int(m.replace(",", "")) for _, label in _nodes(source)
+            for m in re.findall(r"([\d,]+) params", label)]
+
+
+def test_named_layers_are_labelled_and_every_box_has_a_tooltip():
+    source = render(nndsl.load(CONTRACT / "multitask.nn").network("TwoHeads")).source
+    labels = dict(_nodes(source))
+    assert sorted(label for label in labels.values() if ": dense" in label) == [
+        "digit: dense 10\\n650 params", "parity: dense 2\\n130 params"]
+    assert "trunk: relu" in labels.values() and "dense 64\\n4,160 params" in labels.values()
+    assert 'tooltip="digit\\nop: dense(units=10, bias=True, norm=none)\\noutput: [B, 10]' \
+           '\\n650 params"' in source
+    assert source.count("tooltip=") == len(labels) - 2   # not on the two output ellipses
+
+
+def test_a_repeated_layer_shows_its_total_over_the_copies():
+    graph = nndsl.load(CONTRACT / "resnet.nn").network("DigitsResNet")
+    assert "24 × 9,216 = 221,184 params" in render(graph).source
+    expanded = render(graph, expand=True).source
+    labels = [label for _, label in _nodes(expanded)]
+    assert sum("9,216 params (1 of 24 copies)" in label for label in labels) == 2 * 24
+
+
+def test_depth_folds_a_scanned_cell_into_one_box():
+    graph = nndsl.load(CONTRACT / "lstm_adding.nn").network("LSTMAdder")
+    source = render(graph, depth=0).source
+    assert "sigmoid" not in source and "next step" not in source
+    assert "scan(LSTM) over 100 steps\\n17,152 params\\n[B, 100, 2] → [B, 100, 64]" in source
+
+
+def _edges(source: str) -> list[tuple[str, str, str]]:
+    return re.findall(r"^\s*(n\d+) -> (n\d+) \[label=\"([^\"]*)\"", source, re.M)
+
+
+@pytest.mark.parametrize("depth", [0, 1])
+def test_folded_blocks_are_joined_once_per_tensor(depth):
+    graph = nndsl.load(CONTRACT / "resnet.nn").network("ResNet18")
+    edges = _edges(render(graph, depth=depth).source)
+    pairs = [(a, b) for a, b, _ in edges]
+    assert len(pairs) == len(set(pairs))   # every block passes one tensor on
+    # depth 0: image, 4 stem ops, Basic(64) × 2, 6 blocks, pool, dense, output in a chain.
+    assert len(edges) == {0: 14, 1: 69}[depth]
+
+
+@pytest.mark.parametrize("path", sorted(CONTRACT.glob("*.nn")), ids=lambda p: p.stem)
+def test_render_and_summary_count_the_same_parameters(path, capsys):
+    spec = nndsl.load(path)
+    for name in spec.program.networks:
+        assert main(["summary", str(path), "--model", name, "--format", "json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        graph = spec.network(name)
+        for depth, expand in ((None, False), (0, False), (None, True)):
+            source = render(graph, depth=depth, expand=expand).source
+            assert sum(_figures(source)) == summary["params"], (name, depth, expand)
+            assert f"{summary['params']:,} trainable parameters" in source
+        outer = [r for r in summary["blocks"] if r["depth"] == 0]
+        grouped = {r["name"] for r in outer}
+        loose = [x["params"] for x in summary["layers"] if x["depth"] == 0 and
+                 not any(x["name"].startswith(g + ".") or x["name"] == g for g in grouped)]
+        assert sum(r["params"] for r in outer) + sum(loose) == summary["params"], name

@@ -52,3 +52,20 @@ def test_table_output(capsys):
 def test_unknown_model_suggests(capsys):
     assert main(["summary", str(CONTRACT / "lenet5.nn"), "--model", "Lenet5"]) == 1
     assert "did you mean `LeNet5`" in capsys.readouterr().err
+
+
+def test_blocks_get_subtotal_rows_and_repeats_show_their_copies(capsys):
+    assert main(["summary", str(CONTRACT / "resnet.nn"), "--model", "ResNet18"]) == 0
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert ["Basic_1 total", "Basic(128, stride=2)", "", "230,144", ""] in rows
+    assert ["Basic_0.conv_0", "conv × 2", "[B, 56, 56, 64]", "73,728", "462.42M"] in rows
+    assert ["Basic_0 total", "Basic(64) × 2", "", "147,968", ""] in rows
+    data = summary_json(capsys, str(CONTRACT / "resnet.nn"), "--model", "ResNet18")
+    assert [b["name"] for b in data["blocks"]] == [f"Basic_{i}" for i in range(7)]
+
+
+def test_a_shared_instance_is_counted_once_and_says_so(capsys):
+    data = summary_json(capsys, str(CONTRACT / "siamese.nn"))
+    assert [(b["label"], b["params"]) for b in data["blocks"]] == [
+        ("Tower() (shared: tower)", 8_384), ("Tower() (shared: tower)", 0)]

@@ -17,12 +17,14 @@ example:  nndsl check specs/mlp_digits.nn --set hidden=256
 """
 
 SUMMARY_HELP = """\
-Per layer: hierarchical name, op, output shape, trainable parameters and FLOPs per example
-(a multiply-add counts 2; a bias add and elementwise ops 1 per output element; softmax 5 and
-normalisation 7 per element; every op's rule: docs/ops.md, "Cost conventions"). Totals:
-trainable parameters, non-trainable state (batch-norm statistics), FLOPs, activation memory
-per example, and with --batch N the training memory (parameters, gradients, optimizer state,
-activations).
+Per layer: its name (`name=`, the binding, else op_k; blocks nest: Basic_1.conv_0), op,
+output shape, trainable parameters and FLOPs per example (a multiply-add counts 2; a bias add
+and elementwise ops 1 per output element; softmax 5 and normalisation 7 per element; every
+op's rule: docs/ops.md, "Cost conventions"). A layer of a repeated stage is one row
+`conv × 24` with its total over the copies, as render draws it; each block instance, repeat
+and scan ends with a subtotal row. Totals: trainable parameters, non-trainable state
+(batch-norm statistics), FLOPs, activation memory per example, and with --batch N the
+training memory (parameters, gradients, optimizer state, activations).
 
 example:  nndsl summary specs/resnet.nn --model ResNet18 --format json
 """
@@ -241,13 +243,15 @@ example:  nndsl gradcheck specs/lstm_adding.nn --model LSTMAdder --set T=5
 
 
 RENDER_HELP = """\
-Draw a network as graphviz sees it from the checked graph: ops with key hyperparameters and
-parameter counts, tensor shapes on edges (symbolic sizes kept), blocks as clusters labelled
-with their call, `Stage * n` as one cluster marked × n (every copy with --expand), a cell's
-step inside a loop cluster with its states drawn back as dashed edges, shared instances
-outlined in blue, ops through which no gradient flows outlined in red. --depth K collapses
-clusters nested deeper than K into one box with their parameters and shapes. --train draws a
-train section's graph: losses, metrics, and which step trains each layer.
+Draw a network as graphviz sees it from the checked graph: ops as `name: op` with key
+hyperparameters and parameter counts (summary's figures), a tooltip on each (name, op,
+attributes, output shape, parameters), tensor shapes on edges (symbolic sizes kept), blocks
+as clusters labelled with their call, `Stage * n` as one cluster marked × n (every copy with
+--expand), a cell's step inside a loop cluster with its states drawn back as dashed edges,
+shared instances outlined in blue, ops through which no gradient flows outlined in red.
+--depth K collapses clusters and scans nested deeper than K into one box with their
+parameters and shapes. --train draws a train section's graph: losses, metrics, and which
+step trains each layer.
 
 example:  nndsl render specs/resnet.nn --model ResNet18 -o resnet18.png
 """
@@ -262,7 +266,8 @@ def _render_command(sub) -> None:
     render.add_argument("-o", "--output", help="out.svg, .png, .pdf or .dot "
                         "(default <spec>-<network>.svg)")
     render.add_argument("--depth", type=_non_negative, metavar="K",
-                        help="collapse clusters nested deeper than K into one box each")
+                        help="collapse clusters and scans nested deeper than K into one box "
+                        "each")
     render.add_argument("--expand", action="store_true",
                         help="draw every copy of a repeated stage")
     render.add_argument("--train", nargs="?", const="", metavar="NAME",

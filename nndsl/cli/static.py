@@ -10,11 +10,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from nndsl.cli.rows import summary_rows
 from nndsl.elab import Limits
 from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.ir import Graph
-from nndsl.ops import REGISTRY
-from nndsl.ops.control import INPUT
+from nndsl.passes.cost import cost as cost_of
 from nndsl.paths import human_size
 from nndsl.source import Diagnostic, Span, SpecError
 from nndsl.spec import CheckReport, load
@@ -131,25 +131,24 @@ def summary(args) -> int:
     """`nndsl summary`: per-layer table (or JSON) and totals for one network."""
     spec = _spec(args)
     name = spec.resolve(args.model)
-    cost = spec.cost(name)
+    graph = spec.network(name)
+    cost = cost_of(graph)
+    rows = summary_rows(graph, cost.layers)
     slots = _optimizer_slots(spec, name)
     if args.format == "json":
-        print(json.dumps(_summary_json(name, cost, args.batch, slots), indent=2))
+        print(json.dumps(_summary_json(name, cost, rows, args.batch, slots), indent=2))
         return 0
     console = _console(min_width=100)
     table = _table(f"{name}")
     for column, justify in (("layer", "left"), ("op", "left"), ("output", "left"),
                             ("params", "right"), ("FLOPs", "right")):
         table.add_column(column, justify=justify)
-    for layer in cost.layers:
-        op = REGISTRY[layer.op]
-        if op is INPUT:
-            continue
-        indent = "  " * layer.depth
-        # A repeat or scan shows what it repeats (`Basic(64) × 2`), other ops their name.
-        table.add_row(indent + layer.name, layer.label if op.body else layer.op, layer.shape,
-                      f"{layer.params:,}" if layer.params else "",
-                      _fmt(layer.flops))
+    for row in rows:
+        # A block or repeat opens a group (its call as written) that a subtotal row closes.
+        params = f"{row.params:,}" if row.params or row.kind == "total" else ""
+        table.add_row("  " * row.depth + row.name, row.op, row.shape, params,
+                      _fmt(row.flops) if row.kind == "layer" else "",
+                      style="bold" if row.kind == "total" else None)
     console.print(table)
     console.print(f"trainable parameters: {cost.params:,}")
     if cost.frozen_params:
@@ -176,12 +175,14 @@ def _optimizer_slots(spec, name: str) -> int:
     return OPTIMIZER_SLOTS["adam"]
 
 
-def _summary_json(name, cost, batch, slots) -> dict:
+def _summary_json(name, cost, rows, batch, slots) -> dict:
     data = {
         "network": name, "params": cost.params, "frozen_params": cost.frozen_params,
         "state": cost.state, "flops": cost.flops, "activation_bytes": cost.activation_bytes,
         "layers": [{"name": x.name, "op": x.op, "output": x.shape, "params": x.params,
                     "flops": x.flops, "depth": x.depth} for x in cost.layers],
+        "blocks": [{"name": r.name.removesuffix(" total"), "label": r.op, "params": r.params,
+                    "depth": r.depth} for r in rows if r.kind == "total"],
     }
     if batch:
         data["training_bytes"] = cost.training_bytes(batch, slots)

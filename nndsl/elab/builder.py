@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
+from nndsl.elab.names import LayerName
 from nndsl.elab.values import Tensor, Trace
 from nndsl.ir import Dim, Graph, Node, ParamSpec, Ref, Scope, TensorType
 from nndsl.ops import REGISTRY, OpDef, OpError
+from nndsl.ops.control import CONST, INPUT, PARAM
 from nndsl.source import Span, error
 
 
@@ -65,6 +67,8 @@ class GraphBuilder:
         self._total_params = 0
         self._node_count = 0
         self._definitions: list[str] = []
+        # Nodes named by `name=` or a `param` declaration: a binding does not rename them.
+        self._named: set[str] = set()
 
     @property
     def graph(self) -> Graph | None:
@@ -83,6 +87,7 @@ class GraphBuilder:
     def building(self, graph: Graph, frame: Frame) -> Iterator[Graph]:
         """Build a new top-level graph (a network or a train section) from nothing."""
         self._total_params = 0
+        self._named = set()
         with self.inside(frame, graph=graph):
             yield graph
 
@@ -115,8 +120,9 @@ class GraphBuilder:
         return self._graph.add(node)
 
     def emit(self, op: OpDef, tensors: list[Tensor], hypers: dict, span: Span,
-             label: str) -> list[Tensor]:
-        """Add one op application: check its shapes, create its parameters, return outputs."""
+             label: str, name: LayerName | None = None) -> list[Tensor]:
+        """Add one op application: check its shapes, create its parameters, return outputs.
+        `name` (from `name=...`) names the layer; without it the layer is `op_k`."""
         in_types = [t.type for t in tensors]
         try:
             result = op.shape(in_types, hypers)
@@ -127,7 +133,7 @@ class GraphBuilder:
         outs = tuple(result) if isinstance(result, list) else (result,)
         self._check_sizes(label, outs, param_shapes, span)
         node = self._add_node(op, tuple(t.ref for t in tensors), hypers, outs, span, label,
-                              param_shapes, state_shapes)
+                              param_shapes, state_shapes, name)
         parent = tensors[0].trace if tensors else None
         return [Tensor(Ref(node.id, i), t, Trace(f"{label} → {t}", parent))
                 for i, t in enumerate(outs)]
@@ -148,8 +154,11 @@ class GraphBuilder:
         """A raw parameter declared with `param name: [shape] = init`."""
         params = {"value": (declared.shape, init)}
         self._check_sizes(name, (declared,), params, span)
+        # The declared name names the node (and its key, `W.value`) unless it is taken.
+        free = self._frame.prefix + name not in self._graph.nodes
         node = self._add_node(REGISTRY["param"], (), {"type": declared, "init": init},
-                              (declared,), span, name, params)
+                              (declared,), span, name, params,
+                              name=LayerName(name, span) if free else None)
         return Tensor(Ref(node.id), declared, Trace(f"param {name}: {declared}"))
 
     def scalar(self, op: OpDef, hypers: dict, out: TensorType, span: Span,
@@ -158,18 +167,62 @@ class GraphBuilder:
         node = self._add_node(op, (), hypers, (out,), span, label, {})
         return Tensor(Ref(node.id), out, Trace(f"{op.name}(params)"))
 
+    def mark(self) -> int:
+        """How many nodes exist now: `name_binding` renames only a node made after this."""
+        return self._node_count
+
+    def name_binding(self, value, name: str, mark: int):
+        """`name = expr`: the layer `expr` just made is called `name`, unless it was named with
+        `name=`, is not one layer (a block's result, a repeat, a scan, an input, a constant)
+        or the name is taken in this scope (a rebinding: the first binding keeps it)."""
+        graph, frame = self._graph, self._frame
+        if not isinstance(value, Tensor) or graph is None or self._node_count <= mark or \
+                not graph.nodes or next(reversed(graph.nodes)) != value.ref.node:
+            return value
+        node = graph.nodes[value.ref.node]
+        local = node.id[len(frame.prefix):]
+        if not node.id.startswith(frame.prefix) or "." in local or node.id in self._named or \
+                node.body is not None or len(node.outs) != 1 or \
+                REGISTRY[node.op] in (INPUT, CONST, PARAM) or frame.prefix + name in graph.nodes:
+            return value
+        key = f"{frame.param_prefix}{name}."
+        renamed = replace(node, id=frame.prefix + name,
+                          params={k: replace(p, key=key + k) for k, p in node.params.items()},
+                          state={k: replace(p, key=key + k) for k, p in node.state.items()})
+        del graph.nodes[node.id]
+        graph.dag.remove_node(node.id)
+        graph.add(renamed)
+        return replace(value, ref=Ref(renamed.id, value.ref.index))
+
+    def _local_name(self, op: OpDef, name: LayerName | None) -> str:
+        """The node's name in its scope: the given one (unique, else E120) or `op_k`."""
+        frame, nodes = self._frame, self._graph.nodes
+        if name is None:
+            local = frame.fresh(op.name)
+            while frame.prefix + local in nodes:  # skip names a layer was given
+                local = frame.fresh(op.name)
+            return local
+        other = nodes.get(frame.prefix + name.id)
+        if other is not None:
+            raise error("E120", f"two layers are named `{name.id}` in one {frame.kind}",
+                        name.span, notes=[f"`{name.id}` is already {other.label or other.op} "
+                                          f"at {other.span}"],
+                        hint="layer names are unique within a network or block: rename one")
+        self._named.add(frame.prefix + name.id)
+        return name.id
+
     def _add_node(self, op: OpDef, inputs, hypers, outs, span, label, param_shapes,
-                  state_shapes=None) -> Node:
+                  state_shapes=None, name: LayerName | None = None) -> Node:
         frame = self._frame
-        node_id = frame.prefix + frame.fresh(op.name)
+        node_id = frame.prefix + self._local_name(op, name)
         key = f"{frame.param_prefix}{node_id[len(frame.prefix):]}."
-        params = {name: ParamSpec(key + name, tuple(shape), init, frozen_from=None)
-                  for name, (shape, init) in param_shapes.items()}
+        params = {p: ParamSpec(key + p, tuple(shape), init, frozen_from=None)
+                  for p, (shape, init) in param_shapes.items()}
         if self._frozen:
             params = {k: ParamSpec(p.key, p.shape, p.init, False, self._frozen)
                       for k, p in params.items()}
-        state = {name: ParamSpec(key + name, tuple(shape), init, False)
-                 for name, (shape, init) in (state_shapes or {}).items()}
+        state = {p: ParamSpec(key + p, tuple(shape), init, False)
+                 for p, (shape, init) in (state_shapes or {}).items()}
         self._node_count += 1
         if self._node_count > self.limits.max_nodes:
             raise error("E040", f"the graph has more than {self.limits.max_nodes:,} nodes", span)

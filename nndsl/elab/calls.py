@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nndsl.elab import builtins, definitions
+from nndsl.elab.names import take_name
 from nndsl.elab.repeat import call_repeated
 from nndsl.elab.values import (
     Arg,
@@ -61,13 +62,14 @@ def _call_op(el, op: OpDef, args, kwargs, span: Span):
         raise error("E020", f"`{op.name}` takes {n_tensors} tensor inputs "
                     f"({', '.join(op.inputs)}), got {len(args)}", span)
     tensors = [_tensor_arg(el, a, op, i) for i, a in enumerate(args[:n_tensors])]
+    kwargs, name = take_name(kwargs, op.name)
     given, kwargs = _keyword_inputs(op, kwargs)
     hypers = bind_hypers(_sized_by(op, given), args[n_tensors:], kwargs, span, op.name,
-                         inputs=op.inputs, keyword_inputs=[name for name, _ in op.keyword_inputs])
+                         inputs=op.inputs, keyword_inputs=[key for key, _ in op.keyword_inputs])
     if op.sees_batch:
         hypers["batched"] = not _batch_free(el.builder.graph, tensors[0])
     outs = el.builder.emit(op, tensors + list(given.values()), hypers, span,
-                           source_text(span) or op.name)
+                           source_text(span) or op.name, name)
     return outs if len(outs) > 1 else outs[0]
 
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from nndsl import ast
+from nndsl.elab import statements
 from nndsl.elab.builder import Frame
 from nndsl.elab.values import Instance, Record, Tensor, describe, leading_tensors, source_text
 from nndsl.hyper import bind, missing
@@ -189,7 +190,7 @@ def _unify(el, stmt: ast.Input, actual: TensorType, definition, call_span) -> No
 
 
 def _output(el, stmt: ast.Output, outputs: dict, spans: dict) -> tuple[str, Tensor]:
-    value = el.eval(stmt.value)
+    value = statements.bound_value(el, stmt.value, stmt.name.id if stmt.name else None)
     name = stmt.name.id if stmt.name else (
         stmt.value.id if isinstance(stmt.value, ast.Name) else "out")
     where = stmt.name.span if stmt.name else stmt.value.span

@@ -46,8 +46,9 @@ def call_repeated(el, rep: Repeated, args, kwargs, span: Span) -> Tensor:
     if not isinstance(out, Tensor) or out.type != x.type:
         return _unrolled(el, rep, x, span, scope)
     body.outputs = {"out": out.ref}
-    stage, star, times = source_text(rep.span).rpartition("*")
-    written = f"{stage.strip()} × {times.strip()}" if star else f"{label} × {rep.times}"
+    # The stage as written, the number as elaborated: `Basic(32) × 24`, not `× depth`.
+    stage, star, _ = source_text(rep.span).rpartition("*")
+    written = f"{stage.strip() if star else label} × {rep.times}"
     node = Node(f"{outer.prefix}{scope}", "repeat", (x.ref,), (x.type,),
                 {"times": rep.times, "shared": bool(shared), "stage": label}, {}, {}, span,
                 outer.path, written, body, rep.times)

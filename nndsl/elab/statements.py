@@ -28,11 +28,20 @@ def run(el, stmt: ast.Node) -> None:
                     "belongs in a `cell`", stmt.span)
 
 
+def bound_value(el, expr: ast.Node, name: str | None):
+    """The value of `name = expr`; the layer `expr` makes is named `name` (see
+    `GraphBuilder.name_binding`)."""
+    mark = el.builder.mark()
+    value = el.eval(expr)
+    return value if name is None else el.builder.name_binding(value, name, mark)
+
+
 def _assign(el, stmt: ast.Assign) -> None:
-    value = el.eval(stmt.value)
+    single = stmt.targets[0].id if len(stmt.targets) == 1 else None
+    value = bound_value(el, stmt.value, single)
     env = el.builder.frame.env
-    if len(stmt.targets) == 1:
-        env[stmt.targets[0].id] = value
+    if single is not None:
+        env[single] = value
         return
     values = value if isinstance(value, list) else None
     if values is None or len(values) != len(stmt.targets):
