@@ -44,7 +44,7 @@ TABLE = {
     "gelu": ("a -> gelu", lambda a, b: 0.5 * a * (1 + _erf(a / np.sqrt(2)))),
     "relu6": ("a * 4 -> relu6", lambda a, b: np.clip(a * 4, 0, 6)),
     "prelu": ("a -> prelu(per_channel=true)", lambda a, b, p: np.where(
-        a > 0, a, p["prelu_0"]["slope"] * a)),
+        a > 0, a, p["y"]["slope"] * a)),
     "silu": ("a -> silu", lambda a, b: a * _sigmoid(a)),
     "swish": ("a -> swish", lambda a, b: a * _sigmoid(a)),
     "mish": ("a -> mish", lambda a, b: a * np.tanh(np.log1p(np.exp(a)))),

@@ -46,7 +46,7 @@ def test_tied_table_is_one_parameter(write_spec):
 
 def test_a_tied_table_is_drawn_once_with_an_edge_to_each_user(write_spec):
     source = render(nndsl.load(write_spec(TIED)).network("N")).source
-    (param,) = re.findall(r'^\s*(n\d+) \[label="param W: \[10, 4\]\\n40 params"', source, re.M)
+    (param,) = re.findall(r'^\s*(n\d+) \[label="W: param \[10, 4\]\\n40 params"', source, re.M)
     assert len(re.findall(rf"^\s*{param} -> n\d+", source, re.M)) == 2
 
 

@@ -43,7 +43,7 @@ _OPS = [
     OpDef("param", "io", "A raw parameter declared with `param W: [..] = init`, used as a "
           "tensor, by as many ops as use its name (each use adds to its gradient).", (),
           lambda ins, hp: hp["type"], kind="control", flops=_free, inits=tuple(INITIALISERS),
-          label=lambda op, node: f"param {node.label}: {node.out}"),
+          label=lambda op, node: f"param {node.out}"),
 ]
 
 # The interpreter in nndsl/lower.py runs bodies; these entries say how each node reads its value.
