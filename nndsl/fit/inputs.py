@@ -11,34 +11,36 @@ from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
 from nndsl.fit.indices import check_indices
 from nndsl.ir import Graph, shape_fits
-from nndsl.source import NO_SPAN, Diagnostic, SpecError
+from nndsl.paths import file_span
+from nndsl.source import Diagnostic, SpecError
 
 
-def _fail(message: str) -> SpecError:
-    return SpecError(Diagnostic("E085", message, NO_SPAN))
+def _fail(message: str, path: Path) -> SpecError:
+    """E085, reported at the input file (not at a place in the spec)."""
+    return SpecError(Diagnostic("E085", message, file_span(path)))
 
 
 def read_inputs(path: Path, graph: Graph) -> dict[str, np.ndarray]:
     """One array per network input, checked against the input's declared shape and dtype, and
     integer ids against the range of what they index (E081, at the op)."""
     if not path.exists():
-        raise _fail(f"input file {path} does not exist")
+        raise _fail(f"input file {path} does not exist", path)
     kind = path.suffix.lstrip(".")
     if kind not in FILE_SOURCES:
-        raise _fail(f"{path}: inputs are read from .npz or .csv files")
+        raise _fail("inputs are read from .npz or .csv files", path)
     try:
         arrays = data_files.load(kind, path, {}, from_spec=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise _fail(f"cannot read {path}: {exc}") from None
+        raise _fail(f"cannot read {path}: {exc}", path) from None
     inputs = {}
     for name, ref in graph.inputs.items():
         want = graph.type_of(ref)
         if name not in arrays:
             raise _fail(f"{path} has no array `{name}` for the input `{name}: {want}` "
-                        f"(it has {', '.join(arrays) or 'none'})")
+                        f"(it has {', '.join(arrays) or 'none'})", path)
         array = arrays[name]
         if not shape_fits(array.shape[1:], want.shape[1:]):
-            raise _fail(f"input `{name}` must be {want}, got {list(array.shape)}")
+            raise _fail(f"input `{name}` must be {want}, got {list(array.shape)}", path)
         inputs[name] = array.astype(np.int32 if want.dtype == "i32" else np.float32)
     check_indices(graph, inputs, f"predict input {path.name}")
     return inputs
