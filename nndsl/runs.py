@@ -206,6 +206,9 @@ def trained_network(spec: Spec, config: dict, run_dir: Path, network: str | None
     name, prefixed = rundir.choose_network(run_dir, config, checkpoint.networks(best), network,
                                            span or file_span(run_dir))
     part = checkpoint.network_part(best, name) if prefixed else best
+    # A run of a network this spec does not have (another spec's run): the spec's default
+    # network, whose tensors then differ from the run's (E092 names the first).
+    name = name if name in spec.program.networks else network
     return spec.resolve(name), lambda compiled: checkpoint.checked(part, compiled, exact=False)
 
 
