@@ -12,8 +12,11 @@ import time
 import numpy as np
 import pytest
 
+import nndsl
 from nndsl.cli import main
 from nndsl.fit import checkpoint
+from nndsl.paths import check_run_reference
+from nndsl.source import NO_SPAN
 from tests.conftest import CONTRACT
 
 XOR = CONTRACT / "perceptron_xor.nn"
@@ -156,6 +159,20 @@ def test_predict_reads_one_network_of_a_gan_run(gan_run, tmp_path, capsys):
     assert main(["export", gan, "--runs", str(gan_run), "--model", "Discriminator",
                  "-o", str(tmp_path / "d.jax")]) == 0
     assert main(["eval", gan, "--runs", str(gan_run)]) == 0
+    generator = nndsl.load_run(gan, "Generator", runs=gan_run)
+    assert generator({"z": np.zeros((3, 8), np.float32)})["x"].shape == (3, 2)
+    with pytest.raises(nndsl.SpecError, match="E102|several networks"):
+        nndsl.load_run(gan, runs=gan_run)
+
+
+def test_load_in_a_spec_reads_the_newest_numbered_run(tmp_path):
+    for name in ("distill-teacher", "distill-teacher-2", "distill-teacher-10", "teacher-3"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+        (tmp_path / name / "best.ckpt").write_bytes(b"")
+    (tmp_path / "distill-teacher-11").mkdir()  # not a run: no config.json
+    found = checkpoint.find_run(tmp_path, "distill", check_run_reference("teacher", NO_SPAN))
+    assert found == tmp_path / "distill-teacher-10"
 
 
 def test_runtime_errors_point_at_a_file_or_the_command_line(tmp_path, capsys):

@@ -197,7 +197,7 @@ def _interrupted(run_dir: Path, history: History, saved: int) -> Interrupted:
 
 
 def _stop_if_asked(epoch: int) -> None:
-    """Stop between steps when a signal asked for it (see cli `_on_signal`)."""
+    """Stop between steps when a signal asked for it (nndsl.cli `_on_stop_signals`)."""
     if rundir.stop_requested() is not None:
         raise KeyboardInterrupt(f"epoch {epoch}")
 
@@ -318,9 +318,8 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
         "set": rundir.plain_set(dict(options.overrides)),
         "shapes": {name: list(shape) for name, shape in
                    checkpoint.spec_shapes(trainer.compiled).items()},
-        "fingerprint": {**rundir.fingerprint(plan, dict(options.overrides))},
+        "fingerprint": rundir.fingerprint(plan, dict(options.overrides), epochs),
     }
-    config["fingerprint"]["settings"]["settings"]["epochs"] = epochs
     _write_json(options.run_dir / "config.json", config)
 
 

@@ -138,6 +138,8 @@ def _canon(value):
         return {str(k): _canon(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
         return [_canon(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canon(v) for v in value), key=repr)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if hasattr(value, "item") and getattr(value, "shape", None) == ():
@@ -170,7 +172,7 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def settings_of(plan, batch: int | None = None) -> dict:
+def settings_of(plan) -> dict:
     """What the train section sets besides its graph, in plain values: data, optimizers and
     schedules, metrics, early stopping, augmentation and the settings (epochs included)."""
     def config(c):
@@ -185,12 +187,15 @@ def settings_of(plan, batch: int | None = None) -> dict:
         "augment": config(plan.augment)})
 
 
-def fingerprint(plan, overrides: dict) -> dict:
+def fingerprint(plan, overrides: dict, epochs: int | None = None) -> dict:
     """What a resumption must match: a SHA-256 of the elaborated graph (node ops, inputs,
     attributes, shapes, parameters; not source positions), one per node (to name the nodes
-    that differ), the settings with their SHA-256, and the `--set` values."""
+    that differ), the settings (with `epochs` when given: --epochs) with their SHA-256, and
+    the `--set` values."""
     lines = _graph_lines(plan.graph)
     settings = settings_of(plan)
+    if epochs is not None:
+        settings["settings"]["epochs"] = epochs
     return {"graph_sha256": _digest(lines),
             "nodes": {k: _digest(v)[:16] for k, v in lines["nodes"].items()},
             "settings": settings, "settings_sha256": _digest(_without_extendable(settings)),
