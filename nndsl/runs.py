@@ -79,6 +79,8 @@ def _run_dir(base: Path, out, resume, overwrite: bool, console) -> Path:
     """Where a training goes: never over an earlier run unless `overwrite` says so."""
     from nndsl.fit import rundir
 
+    if resume and overwrite:
+        raise ValueError("resume continues a run and overwrite replaces it: pass one")
     if resume:
         return Path(resume)
     if out:

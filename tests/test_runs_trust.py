@@ -44,6 +44,10 @@ def test_a_rerun_is_numbered_and_out_or_overwrite_say_what_they_do(tmp_path, cap
     assert f"--overwrite: replaced the run in {second}" in capsys.readouterr().out
     assert json.loads((second / "results.json").read_text())["epochs_run"] == 3
     assert not (runs / "perceptron_xor-XorMLP-3").exists()
+    with pytest.raises(SystemExit) as usage:
+        _train(XOR, "--resume", second, "--overwrite")
+    assert usage.value.code == 2 and "not allowed with argument --resume" in \
+        capsys.readouterr().err
     assert main(["eval", str(XOR), "--runs", str(runs)]) == 0
     assert f"using the run {second} (the newest of 2" in capsys.readouterr().err
 

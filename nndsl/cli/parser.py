@@ -238,11 +238,14 @@ def _training_commands(sub) -> None:
     train.add_argument("--epochs", type=_positive, help="override the section's epochs")
     train.add_argument("--out", help="the run directory")
     train.add_argument("--runs", default="runs", help="where run directories live (default runs)")
-    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR (same spec "
-                       "graph, settings and --set values; --epochs N extends a finished run)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the run in --out DIR (else the newest run of the spec) "
-                       "instead of starting a numbered new one")
+    # Continuing a run and replacing it exclude each other.
+    existing = train.add_mutually_exclusive_group()
+    existing.add_argument("--resume", metavar="DIR", help="continue the run in DIR (same spec "
+                          "graph, settings and --set values; --epochs N extends a finished "
+                          "run)")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace the run in --out DIR (else the newest run of the spec) "
+                          "instead of starting a numbered new one")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _check_numerics(train)
     evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",
