@@ -13,6 +13,7 @@ def _signature(op: OpDef) -> str:
     for h in op.hypers:
         default = "" if h.default is REQUIRED else f"={_value(h.default)}"
         parts.append(f"{h.name}{default}")
+    parts += [f"{name}=tensor" for name, _ in op.keyword_inputs]
     return f"{op.name}({', '.join(parts)})"
 
 
@@ -27,7 +28,8 @@ def _gradient(op: OpDef) -> str:
         return "yes"
     if op.differentiable is False:
         return "**no**"
-    return ", ".join(f"{n}: {'yes' if d else 'no'}" for n, d in zip(op.inputs, op.differentiable))
+    names = [*op.inputs, *(name for name, _ in op.keyword_inputs)]
+    return ", ".join(f"{n}: {'yes' if d else 'no'}" for n, d in zip(names, op.differentiable))
 
 
 def render() -> str:

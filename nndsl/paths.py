@@ -1,7 +1,8 @@
 """What a spec may read and which runs it may name: the file-access policy, in one place.
 
 A spec is data, and may come from someone else. It may read only
-- `.nn` imports and `npz(...)`/`csv(...)` data files under the spec's own folder, under a
+- `.nn` imports, `npz(...)`/`csv(...)` data files and `images(...)` folders (and each image
+  in them) under the spec's own folder, under a
   folder given with `--data-root DIR`, or in nndsl's standard library;
 - the best checkpoint of a run it names in `load(Net, "run")`, resolved under the runs root
   (`runs/<spec>-<run>`, then `runs/<run>`), unless `--allow-outside-runs` is given.

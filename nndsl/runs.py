@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from nndsl.paths import file_span
 from nndsl.source import error
-from nndsl.spec import Spec, load
+from nndsl.spec import Spec, check_epochs, load
 
 if TYPE_CHECKING:
     from nndsl.fit.model import Model
@@ -61,6 +61,7 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     from nndsl.fit.run import train as run_training
     from nndsl.fit.rundir import run_base
 
+    check_epochs(epochs)
     spec = _as_spec(spec, overrides)
     plan = spec.plan(train, model)
     runs_root = Path(runs)

@@ -62,6 +62,20 @@ class Span:
 NO_SPAN = Span(None, 0, 0, 0, 0)
 # Source lines longer than this are shown as a window around the error.
 EXCERPT_WIDTH = 120
+# Call notes printed in full; deeper chains (up to E002's 200 levels) print the innermost ones
+# and a count, like a compiler's instantiation backtrace.
+SHOWN_CALLS = 8
+
+
+@dataclass(frozen=True)
+class CallNote:
+    """One block or network call on the way to an error: `callee` as written, and where."""
+
+    callee: str
+    span: Span
+
+    def __str__(self) -> str:
+        return f"in {self.callee} called at {self.span}"
 
 
 @dataclass
@@ -74,37 +88,44 @@ class Diagnostic:
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
     severity: str = "error"
+    # The block and network calls the error was reached through, innermost first.
+    calls: list[CallNote] = field(default_factory=list)
 
     def render(self) -> str:
-        """Format as `file:line:col: error[E0xx]: message`, the source line, a caret, hints."""
+        """Format as `file:line:col: error[E0xx]: message`, the source line, a caret, hints,
+        then each call the error was reached through with its call site."""
         head = f"{self.span}: {self.severity}[{self.code}]: {self.message}"
-        lines = [head]
-        if self.span.source is not None and self.span.line > 0:
-            lines += self._excerpt()
+        lines = [head, *excerpt(self.span)]
         lines += [f"  = note: {note}" for note in self.notes]
         if self.hint:
             lines.append(f"  = hint: {self.hint}")
+        for call in self.calls[:SHOWN_CALLS]:
+            lines += [f"  = note: {call}", *excerpt(call.span)]
+        if len(self.calls) > SHOWN_CALLS:
+            lines.append(f"  = note: ... and {len(self.calls) - SHOWN_CALLS} outer calls")
         return "\n".join(lines)
 
 
-    def _excerpt(self) -> list[str]:
-        """The source line with a caret under the span; a very long line is cut to a window
-        around the span, marked with `...`."""
-        text = self.span.source.line(self.span.line).replace("\t", " ")
-        start = self.span.column - 1
-        width = 1
-        if self.span.end_line == self.span.line and self.span.end_column > self.span.column:
-            width = self.span.end_column - self.span.column
-        width = min(width, EXCERPT_WIDTH)
-        left = max(0, start - EXCERPT_WIDTH // 4) if len(text) > EXCERPT_WIDTH else 0
-        shown = text[left:left + EXCERPT_WIDTH]
-        if left:
-            shown, start = "..." + shown, start - left + 3
-        if left + EXCERPT_WIDTH < len(text):
-            shown += "..."
-        gutter = str(self.span.line)
-        pad = " " * len(gutter)
-        return [f"{pad} |", f"{gutter} | {shown}", f"{pad} | {' ' * start}{'^' * width}"]
+def excerpt(span: Span) -> list[str]:
+    """The source line with a caret under the span (nothing for a span without a place); a
+    very long line is cut to a window around the span, marked with `...`."""
+    if span.source is None or span.line <= 0:
+        return []
+    text = span.source.line(span.line).replace("\t", " ")
+    start = span.column - 1
+    width = 1
+    if span.end_line == span.line and span.end_column > span.column:
+        width = span.end_column - span.column
+    width = min(width, EXCERPT_WIDTH)
+    left = max(0, start - EXCERPT_WIDTH // 4) if len(text) > EXCERPT_WIDTH else 0
+    shown = text[left:left + EXCERPT_WIDTH]
+    if left:
+        shown, start = "..." + shown, start - left + 3
+    if left + EXCERPT_WIDTH < len(text):
+        shown += "..."
+    gutter = str(span.line)
+    pad = " " * len(gutter)
+    return [f"{pad} |", f"{gutter} | {shown}", f"{pad} | {' ' * start}{'^' * width}"]
 
 
 class SpecError(Exception):
@@ -112,7 +133,19 @@ class SpecError(Exception):
 
     def __init__(self, diagnostics: Diagnostic | list[Diagnostic]):
         self.diagnostics = diagnostics if isinstance(diagnostics, list) else [diagnostics]
-        super().__init__("\n".join(d.render() for d in self.diagnostics))
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return "\n".join(d.render() for d in self.diagnostics)
+
+    def called_from(self, call: CallNote) -> None:
+        """Record that the error was reached through `call`; outer calls are added later, so
+        the notes read innermost first."""
+        for diagnostic in self.diagnostics:
+            # An error at the call itself (the wrong input for the block) already shows it.
+            if diagnostic.calls or diagnostic.span != call.span:
+                diagnostic.calls.append(call)
+        self.args = (self._text(),)
 
 
 def error(code: str, message: str, span: Span, hint: str | None = None,

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nndsl.elab import Config, Elaborator, Limits, TrainPlan, check_sweep, elaborate_train
+from nndsl.elab.settable import settable_names
+from nndsl.elab.vocabulary import SETTINGS
 from nndsl.ir import Graph, count_params
 from nndsl.passes.cost import Cost, cost
 from nndsl.paths import file_span
@@ -163,11 +165,20 @@ class Spec:
         `check_numerics` runs the step under checkify (computed ids, NaNs: E087)."""
         from nndsl.fit.training import Training
 
-        return Training(self.plan(name, model), epochs, Path(runs), self.path.stem,
+        return Training(self.plan(name, model), check_epochs(epochs), Path(runs), self.path.stem,
                         check_numerics)
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def check_epochs(epochs: int | None) -> int | None:
+    """An `epochs=` override as given (None: the section's own); 0, a negative or a
+    fractional count is a ValueError, never silently the section's value."""
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 1):
+        raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}")
+    return epochs
 
 
 def load(path: str | Path, overrides: dict | None = None,
@@ -181,14 +192,19 @@ def load(path: str | Path, overrides: dict | None = None,
 
 
 def _check_overrides(program: Program) -> None:
-    """Every `--set NAME=VALUE` must name a `let` or a network/block hyperparameter
-    (`Net.param`): a misspelt name would otherwise be ignored without a word."""
+    """Every `--set NAME=VALUE` must name a `let`, a network/block hyperparameter
+    (`Net.param`) or a train setting (`batch`, `optimizer.lr`, see elab/settable.py): a
+    misspelt name would otherwise be ignored without a word."""
+    train_names = list(dict.fromkeys(name for train in program.trains
+                                     for name in settable_names(train)))
     settable = [*program.lets, *(f"{name}.{p.name}" for name, d in program.definitions.items()
-                                 for p in d.params)]
+                                 for p in d.params), *train_names]
     for name in program.overrides:
         if name not in settable:
-            raise error("E073", f"--set {name}: this spec has no `let {name}` and no "
-                        "hyperparameter of that name", file_span(program.source.path),
-                        hint=did_you_mean(name, settable) or "--set takes a `let` name or "
-                        "Net.param; train settings have their own options (--epochs)")
-
+            let = "" if "." in name else f"no `let {name}`, "
+            raise error("E073", f"--set {name}: this spec has {let}no hyperparameter and no "
+                        "train setting of that name",
+                        file_span(program.source.path),
+                        hint=did_you_mean(name, settable) or "--set takes a `let` name, "
+                        "Net.param, or a train setting: "
+                        f"{', '.join(train_names or SETTINGS)}")

@@ -8,8 +8,8 @@ from tests.conftest import ROOT
 def test_every_error_code_is_documented():
     used = set()
     for path in (ROOT / "nndsl").rglob("*.py"):
-        used |= set(re.findall(r'"([EW]0\d\d)"', path.read_text()))
-    documented = set(re.findall(r"\| ([EW]0\d\d) \|", (ROOT / "docs" / "errors.md").read_text()))
+        used |= set(re.findall(r'"([EW]\d\d\d)"', path.read_text()))
+    documented = set(re.findall(r"\| ([EW]\d\d\d) \|", (ROOT / "docs" / "errors.md").read_text()))
     assert used, "no codes found"
     assert used <= documented, f"undocumented: {sorted(used - documented)}"
 

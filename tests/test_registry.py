@@ -67,7 +67,7 @@ def test_every_metric_states_its_direction_and_early_stopping_follows_it(write_s
     plan = _plan(write_spec)
     assert monitor_mode(plan, "val_digit_acc") == "max"  # bound to a name: still accuracy
     assert monitor_mode(plan, "val_accuracy") == "max"
-    assert monitor_mode(plan, "train_accuracy(logits, y)") == "max"
+    assert monitor_mode(plan, "train_accuracy") == "max"
     assert monitor_mode(plan, "val_loss") == "min"
     assert monitor_mode(_plan(write_spec, ", mode=min"), "val_digit_acc") == "min"
 

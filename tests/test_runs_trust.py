@@ -213,3 +213,14 @@ def test_a_missing_load_run_is_reported_at_the_load_call(tmp_path, capsys):
     caret = err.splitlines()[3]
     source = err.splitlines()[2]
     assert source[caret.index("^"):].startswith('load(Teacher, "teacher")'), err
+
+
+def test_a_csv_run_resumes_though_reading_the_data_adds_its_encoding(tmp_path):
+    x = np.random.RandomState(0).randn(120, 3)
+    (tmp_path / "d.csv").write_text("a,b,c,label\n" + "".join(
+        f"{a},{b},{c},{'cat' if a + b > 0 else 'dog'}\n" for a, b, c in x))
+    spec = _spec(tmp_path, "s", "network N {\n  input x: [B, 3]\n  output z = x -> dense(2)\n"
+                 "}\ntrain {\n  model = N\n  data = csv(\"d.csv\", y=\"label\")\n"
+                 "  loss = cross_entropy(z, y)\n  optimizer = adam(lr=0.05)\n  epochs = 1\n}\n")
+    assert _train(spec, "--out", tmp_path / "run") == 0
+    assert _train(spec, "--resume", tmp_path / "run", "--epochs", 2) == 0

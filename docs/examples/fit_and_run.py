@@ -16,7 +16,7 @@ out = sys.argv[1] if len(sys.argv) > 1 else "runs/mlp_digits-api"
 
 # What `nndsl train specs/mlp_digits.nn --out runs/mlp_digits-api` does, epoch lines included.
 results = nndsl.fit("specs/mlp_digits.nn", out=out, epochs=EPOCHS)
-print(results["test"])            # {'loss': ..., 'accuracy(logits, y)': ...}
+print(results["test"])            # {'loss': ..., 'accuracy': ...}
 
 # What `nndsl eval specs/mlp_digits.nn --run runs/mlp_digits-api --split val` prints.
 print(nndsl.evaluate("specs/mlp_digits.nn", out, split="val"))

@@ -11,7 +11,7 @@ import threading
 import time
 import traceback
 
-from nndsl.cli.parser import build_parser
+from nndsl.cli.parser import build_parser, enable_completion
 from nndsl.source import SpecError
 
 # When the command started: `train` reports the time to its first step from here.
@@ -30,7 +30,9 @@ GUARD_BYTES = 4 * 2**30
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns (and exits with) 0, 1 for a bad spec, 2 for a bug."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    enable_completion(parser)
+    args = parser.parse_args(argv)
     args.started = STARTED
     result: list[int] = []
     # Deep specs recurse deeply: give the work a large stack of its own.
@@ -142,11 +144,13 @@ def _guard(args) -> None:
 
 
 def _run(args) -> int:
-    from nndsl.cli import static, trained
+    from nndsl.cli import starter, static, trained
 
     name = {"eval": "evaluate"}.get(args.command, args.command)
+    module = starter if name in starter.COMMANDS else static if hasattr(static, name) else \
+        trained
     try:
-        return getattr(static if hasattr(static, name) else trained, name)(args)
+        return getattr(module, name)(args)
     except SpecError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic.render(), file=sys.stderr)

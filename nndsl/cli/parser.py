@@ -10,7 +10,9 @@ CHECK_HELP = """\
 Parse, elaborate and statically check every network, train and sweep section of each FILE:
 shapes (with symbolic batch/time), parameter counts, hyperparameters, and which parameters
 each loss can train. Prints one line per network; on errors prints file:line:col, the
-source line with a caret, and a hint, and exits 1. See docs/errors.md for every error code.
+source line with a caret, and a hint, then, for an error inside a block, each call it was
+reached through (innermost first, with its call site), and exits 1. See docs/errors.md for
+every error code.
 
 example:  nndsl check specs/mlp_digits.nn --set hidden=256
 """
@@ -70,8 +72,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the .nn spec")
     parser.add_argument("--set", dest="overrides", action="append", type=_parse_set,
                         default=[], metavar="NAME=VALUE",
-                        help="override a `let` constant or a network hyperparameter "
-                        "(Net.param=value); repeatable")
+                        help="override a `let` constant, a network hyperparameter "
+                        "(Net.param=value) or a train setting (batch=16, optimizer.lr=0.01, "
+                        "early_stopping.epochs=3; docs/train.md); repeatable")
     parser.add_argument("--max-params", type=_positive, default=1_000_000_000, metavar="N",
                         help="refuse specs with more trainable parameters (default 1e9)")
     parser.add_argument("--debug", action="store_true",
@@ -106,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("more", nargs="*", metavar="FILE", help="more specs to check")
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: one object per file with its networks and diagnostics "
-                       "(code, span, message, hint), for editors and CI")
+                       "(code, span, message, hint, notes, and the block calls on the way "
+                       "with their spans), for editors and CI")
     check.add_argument("--gradients", action="store_true",
                        help="also list, for each loss, the parameters it trains and those it "
                        "cannot reach")
@@ -142,7 +146,72 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=int, help="draws of the trials (default: the train seed)")
     sweep.add_argument("--out", help="the sweep's directory (default runs/<spec>-sweep)")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
+    _starter_commands(sub)
     return parser
+
+
+def _starter_commands(sub) -> None:
+    init = sub.add_parser("init", help="write a commented starter spec",
+                          description="Write a commented starter spec (a small MLP on the "
+                          "digits, with a train section) to PATH; an existing file is never "
+                          "overwritten.\n\nexample:  nndsl init digits.nn && nndsl train "
+                          "digits.nn", formatter_class=argparse.RawDescriptionHelpFormatter)
+    init.add_argument("file", nargs="?", default="model.nn", metavar="PATH",
+                      help="the spec to write (default model.nn)")
+    completion = sub.add_parser(
+        "completion", help="print the shell's tab-completion script",
+        description="Print the script that makes bash or zsh complete nndsl's commands, "
+        "options, spec files and network names (--model, --train):\n\n"
+        '  eval "$(nndsl completion bash)"    # in ~/.bashrc (zsh: ~/.zshrc)\n\n'
+        "The same as argcomplete's `register-python-argcomplete nndsl`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    completion.set_defaults(file=None)
+
+
+def enable_completion(parser: argparse.ArgumentParser) -> None:
+    """Tab completion through argcomplete, only when the shell asks for it (it sets
+    _ARGCOMPLETE): an ordinary run neither imports argcomplete nor pays for it. Spec files
+    complete to *.nn, --model to the spec's networks, --train to its train sections."""
+    import os
+
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+    from argcomplete.completers import FilesCompleter
+
+    completers = {"file": FilesCompleter(allowednames=("nn",), directories=True),
+                  "model": _spec_names("networks"), "train": _spec_names("trains")}
+    completers["more"] = completers["file"]
+    for action in _actions(parser):
+        if action.dest in completers:
+            action.completer = completers[action.dest]
+    argcomplete.autocomplete(parser)
+
+
+def _actions(parser: argparse.ArgumentParser):
+    """Every argument of every command."""
+    for action in parser._actions:
+        for command in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices[command], argparse.ArgumentParser):
+                yield from action.choices[command]._actions
+
+
+def _spec_names(what: str):
+    """A completer: the names of the spec on the command line's networks or train sections."""
+
+    def complete(prefix, parsed_args, **_):
+        from nndsl.program import load
+
+        try:
+            program = load(parsed_args.file)
+        except Exception:  # noqa: BLE001 - a half-typed command line completes to nothing
+            return []
+        names = program.networks if what == "networks" else \
+            [t.name for t in program.trains if t.name]
+        return [n for n in names if n.startswith(prefix)]
+
+    return complete
 
 
 SWEEP_HELP = """\
@@ -262,6 +331,9 @@ def _training_commands(sub) -> None:
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
     evaluate.add_argument("--model", help="the network the run trained")
     evaluate.add_argument("--train", help="the train section the run used")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text",
+                          help='json: {"split", "run", "results": {loss, metrics by name}} '
+                          "on stdout, for scripts")
     _check_numerics(evaluate)
     predict = sub.add_parser("predict", help="run a trained network on an input file",
                              description="Outputs of a trained network for inputs in a .npz "
@@ -275,7 +347,10 @@ def _training_commands(sub) -> None:
     predict.add_argument("--run", type=Path, help="the run directory, or a .jax artifact "
                          "from `nndsl export` (default: the spec's newest run)")
     _runs(predict)
-    predict.add_argument("--input", required=True, help="a .npz or .csv file")
+    predict.add_argument("--input", required=True,
+                         help="a .npz or .csv file, or a folder of images for a run trained on "
+                         "images(...); a run of a csv or image folder encodes it as in "
+                         "training and adds OUTPUT_label, the class names (docs/data.md)")
     predict.add_argument("--output", required=True, help="the .npz file to write")
     predict.add_argument("--model", help="the network (default: the one the run trained; "
                          "one of several, e.g. a GAN's Generator)")

@@ -16,7 +16,7 @@ from nndsl.ir import Graph
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import INPUT
 from nndsl.paths import human_size
-from nndsl.source import Diagnostic, SpecError
+from nndsl.source import Diagnostic, Span, SpecError
 from nndsl.spec import CheckReport, load
 
 # Wide enough that no table or line wraps in a log; tables are as wide as their contents.
@@ -99,12 +99,17 @@ def _check_json(path: str, report: CheckReport) -> dict:
 
 
 def _diagnostic_json(d: Diagnostic) -> dict:
-    span = d.span
-    return {"code": d.code, "severity": d.severity, "message": d.message,
-            "file": span.source.path if span.source else None,
+    """A diagnostic's fields; the calls it was reached through are in `notes` as text and in
+    `calls` with their call sites, innermost first."""
+    return {"code": d.code, "severity": d.severity, "message": d.message, **_span_json(d.span),
+            "hint": d.hint, "notes": d.notes + [str(call) for call in d.calls],
+            "calls": [{"callee": call.callee, **_span_json(call.span)} for call in d.calls]}
+
+
+def _span_json(span: Span) -> dict:
+    return {"file": span.source.path if span.source else None,
             "line": span.line, "column": span.column,
-            "end_line": span.end_line, "end_column": span.end_column,
-            "hint": d.hint, "notes": d.notes}
+            "end_line": span.end_line, "end_column": span.end_column}
 
 
 def _print_train(plan, gradients: bool) -> None:

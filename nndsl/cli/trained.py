@@ -66,7 +66,12 @@ def evaluate(args) -> int:
                     f"{args.run} --input IN.npz --output OUT.npz")
     values = evaluate_run(spec, args.run, args.split, train=args.train, model=args.model,
                           check_numerics=args.check_numerics)
-    print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    if args.format == "json":
+        import json
+
+        print(json.dumps({"split": args.split, "run": str(args.run), "results": values}))
+    else:
+        print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
 
 
@@ -115,15 +120,23 @@ def predict(args) -> int:
 
     import numpy as np
 
+    from nndsl.data import encoding as data_encoding
     from nndsl.fit.inputs import read_inputs
 
     spec = _spec(args)
     args.run = _run_of(args, spec)
     run, graph = _runner(spec, args)
-    outputs = run(read_inputs(Path(args.input), graph))
+    # A run of a csv or an image folder saved its encoding: inputs are encoded the same way,
+    # and class scores are also given as the class names (`<output>_label`).
+    encoding = None if _is_artifact(args.run) else data_encoding.read(args.run)
+    outputs = run(read_inputs(Path(args.input), graph, encoding))
+    named = data_encoding.class_names(outputs, encoding)
+    outputs = {**outputs, **named}
     np.savez(args.output, **{k: np.asarray(v) for k, v in outputs.items()})
     print(f"wrote {', '.join(f'{k} {list(np.shape(v))}' for k, v in outputs.items())} "
           f"to {args.output}")
+    for name, labels in named.items():
+        print(f"{name}: {' '.join(labels[:20])}{' ...' if len(labels) > 20 else ''}")
     return 0
 
 

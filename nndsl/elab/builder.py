@@ -195,10 +195,11 @@ class GraphBuilder:
 
 def _shape_error(op: OpDef, exc: OpError, tensors: list[Tensor], span: Span):
     notes = []
+    names = [n.lstrip("*") for n in op.inputs] + [k for k, _ in op.keyword_inputs]
     for i, t in enumerate(tensors):
         if t.trace is None:
             continue
-        name = op.inputs[min(i, len(op.inputs) - 1)].lstrip("*") if op.inputs else "input"
+        name = names[min(i, len(names) - 1)] if names else "input"
         notes.append(f"{name} {t.type} was derived as:\n      " +
                      "\n      ".join(t.trace.lines()))
     return error("E030", f"{op.name}: {exc.message}", span, hint=exc.hint, notes=notes)

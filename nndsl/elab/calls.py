@@ -3,6 +3,8 @@ repetitions and built-ins. `el` is the `Elaborator` doing the applying."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nndsl.elab import builtins, definitions
 from nndsl.elab.repeat import call_repeated
 from nndsl.elab.values import (
@@ -21,8 +23,9 @@ from nndsl.elab.values import (
     source_text,
 )
 from nndsl.hyper import bind_hypers
-from nndsl.ir import SCALAR
-from nndsl.ops import OpDef
+from nndsl.ir import SCALAR, Sym
+from nndsl.ops import REGISTRY, Hyper, OpDef
+from nndsl.ops.control import CONST, PARAM
 from nndsl.source import Span, error
 
 
@@ -58,9 +61,59 @@ def _call_op(el, op: OpDef, args, kwargs, span: Span):
         raise error("E020", f"`{op.name}` takes {n_tensors} tensor inputs "
                     f"({', '.join(op.inputs)}), got {len(args)}", span)
     tensors = [_tensor_arg(el, a, op, i) for i, a in enumerate(args[:n_tensors])]
-    hypers = bind_hypers(op.hypers, args[n_tensors:], kwargs, span, op.name)
-    outs = el.builder.emit(op, tensors, hypers, span, source_text(span) or op.name)
+    given, kwargs = _keyword_inputs(op, kwargs)
+    hypers = bind_hypers(_sized_by(op, given), args[n_tensors:], kwargs, span, op.name)
+    if op.sees_batch:
+        hypers["batched"] = not _batch_free(el.builder.graph, tensors[0])
+    outs = el.builder.emit(op, tensors + list(given.values()), hypers, span,
+                           source_text(span) or op.name)
     return outs if len(outs) > 1 else outs[0]
+
+
+def _keyword_inputs(op: OpDef, kwargs) -> tuple[dict[str, Tensor], list]:
+    """Split off the tensors passed by keyword (`table=W`) from the hyperparameters."""
+    names = {name for name, _ in op.keyword_inputs}
+    given: dict[str, Tensor] = {}
+    rest = []
+    for name, arg in kwargs:
+        if name not in names:
+            rest.append((name, arg))
+        elif name in given:
+            raise error("E022", f"`{name}` is given twice", arg.span)
+        elif not isinstance(arg.value, Tensor):
+            raise error("E020", f"`{op.name}` expects a tensor for `{name}`, got "
+                        f"{describe(arg.value)}", arg.span,
+                        hint=f"declare one with `param W: [...]` and pass `{name}=W`")
+        else:
+            given[name] = arg.value
+    return given, rest
+
+
+def _sized_by(op: OpDef, given: dict[str, Tensor]) -> tuple[Hyper, ...]:
+    """The op's hyperparameters, those a keyword input's shape gives defaulting to it: a
+    `table=W` of shape [50257, 768] makes `vocab` 50257 and `dim` 768 unless written."""
+    defaults = {}
+    for name, sized in op.keyword_inputs:
+        if name in given:
+            defaults.update(zip(sized, given[name].type.shape))
+    return tuple(replace(h, default=defaults[h.name]) if h.name in defaults else h
+                 for h in op.hypers)
+
+
+def _batch_free(graph, tensor: Tensor) -> bool:
+    """Whether a tensor is computed from parameters and constants alone, so that its first
+    axis is not a batch axis (a symbolic first size always is one)."""
+    if tensor.type.shape and isinstance(tensor.type.shape[0], Sym):
+        return False
+    seen, todo = {tensor.ref.node}, [tensor.ref.node]
+    while todo:
+        node = graph.nodes[todo.pop()]
+        if not node.inputs and REGISTRY[node.op] not in (PARAM, CONST):
+            return False
+        fresh = {ref.node for ref in node.inputs} - seen
+        seen |= fresh
+        todo += fresh
+    return True
 
 
 def _regulariser(el, op: OpDef, args, kwargs, span: Span) -> Tensor:

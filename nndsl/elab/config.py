@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nndsl import ast
+from nndsl.elab.vocabulary import ALIASES
 from nndsl.hyper import Arg, bind_hypers
 from nndsl.ops import Word
 from nndsl.ops.base import Hyper
@@ -35,9 +36,29 @@ def config(expr: ast.Node, catalog: dict[str, tuple[Hyper, ...]], what: str,
                     hint=did_you_mean(head.id, catalog) or f"one of {', '.join(catalog)}")
     args = [Arg(a, a.span) for a in call.args] if call else []
     kwargs = [(k.name, Arg(k.value, k.span)) for k in call.kwargs] if call else []
+    _check_keywords(head.id, catalog, kwargs)
     values = bind_hypers(catalog[head.id], args, kwargs, expr.span, head.id, "argument",
                          read=lambda node: literal(node, constants))
     return Config(head.id, values, expr.span)
+
+
+def _check_keywords(name: str, catalog: dict[str, tuple[Hyper, ...]], kwargs) -> None:
+    """An argument the call does not take, when another library's name for one it does
+    (`learning_rate`) or an argument of its siblings (`adam(momentum=0.9)`): E022 with
+    that hint. Other unknown arguments are the binder's E022 with its did-you-mean."""
+    names = [h.name for h in catalog[name]]
+    for key, arg in kwargs:
+        if key in names:
+            continue
+        if ALIASES.get(key) in names:
+            raise error("E022", f"`{name}` has no argument `{key}`", arg.span,
+                        hint=f"did you mean `{ALIASES[key]}`? (nndsl's name for `{key}`)")
+        takers = [other for other, signature in catalog.items()
+                  if key in (h.name for h in signature)]
+        if takers and not did_you_mean(key, names):
+            raise error("E022", f"`{name}` has no argument `{key}`", arg.span,
+                        hint=f"`{key}` is an argument of {', '.join(takers)}; `{name}` takes "
+                        f"{', '.join(names) or 'no arguments'}")
 
 
 def literal(node: ast.Node, constants: dict):

@@ -3,6 +3,8 @@ hyperparameters bound, their inputs matched and their body run. `el` is the `Ela
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from nndsl import ast
@@ -10,7 +12,7 @@ from nndsl.elab.builder import Frame
 from nndsl.elab.values import Instance, Record, Tensor, describe, leading_tensors, source_text
 from nndsl.hyper import bind, missing
 from nndsl.ir import Scope, TensorType
-from nndsl.source import Span, error
+from nndsl.source import CallNote, Span, SpecError, error
 
 
 def call_definition(el, definition: ast.Definition, args, kwargs, span: Span):
@@ -95,12 +97,22 @@ def _enter(el, bound: Instance, inner: Frame, values: list, span: Span):
         raise error("E002", f"blocks call blocks more than {el.limits.max_call_depth} deep "
                     f"(`{active[0]}` → ... → `{name}`)", span,
                     hint="flatten the chain, or repeat one stage with `Stage * n`")
-    with el.builder.inside(inner, frozen=bound.frozen, definition=name):
+    with el.builder.inside(inner, frozen=bound.frozen, definition=name), noted(bound, span):
         outputs = run_definition(el, definition, values, span)
     if len(outputs) == 1:
         (out_name, tensor), = outputs.items()
         return Tensor(tensor.ref, tensor.type, tensor.trace, (name, out_name))
     return Record(name, outputs)
+
+
+@contextmanager
+def noted(bound: Instance, span: Span) -> Iterator[None]:
+    """Errors raised while running `bound`'s body name the call (`in Res(8) called at ...`)."""
+    try:
+        yield
+    except SpecError as exc:
+        exc.called_from(CallNote(source_text(bound.span) or bound.definition.name.id, span))
+        raise
 
 
 def run_network(el, definition: ast.Definition, inputs: list | None,

@@ -9,6 +9,7 @@ states. Parameters live in the body once, however long the sequence. `el` is the
 from __future__ import annotations
 
 from nndsl import ast
+from nndsl.elab import definitions
 from nndsl.elab.builder import Frame
 from nndsl.elab.values import Arg, Instance, Tensor, Trace, describe
 from nndsl.ir import Graph, Node, Ref, TensorType
@@ -70,7 +71,7 @@ def _unfold(el, sequences: list[Tensor], cell: Instance, axis: int, reverse: boo
     inner = Frame("cell", f"{outer.prefix}{scope}.", f"{outer.param_prefix}{scope}.",
                   dict(cell.hypers), path=outer.path + (f"{definition.name.id} step",))
     inner.symbols["B"] = sequences[0].type.shape[0]
-    with el.builder.inside(inner, graph=body):
+    with el.builder.inside(inner, graph=body), definitions.noted(cell, span):
         output, states = _run_cell(el, definition, sequences, axis, statics, span)
     body.outputs = {"out": output.ref, **{f"state:{k}": v.ref for k, v in states.items()}}
     hypers = {"axis": axis, "reverse": reverse, "cell": definition.name.id,

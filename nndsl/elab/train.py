@@ -7,6 +7,7 @@ differentiability pass. The section's local names run through the one body runne
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,15 @@ from nndsl import ast
 from nndsl.data import files as data_files
 from nndsl.data.catalog import SOURCES, SPLITS
 from nndsl.data.files import FILE_SOURCES
+from nndsl.data.table import DataError
 from nndsl.elab.builder import Frame
 from nndsl.elab.config import Config, config, literal
 from nndsl.elab.definitions import run_network
 from nndsl.elab.interp import Elaborator
+from nndsl.elab.settable import STEP_CALLS, set_call, set_setting
+from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
 from nndsl.elab.values import ParamSet, Tensor, describe, source_text
-from nndsl.elab.vocabulary import AUGMENTS, OPTIMIZERS, SCHEDULES, SETTINGS, STOPPING
+from nndsl.elab.vocabulary import CALLS, CONFIG_FIELDS, SETTINGS
 from nndsl.ir import Graph, Ref, trainable_params
 from nndsl.ops import HyperError
 from nndsl.ops.base import Hyper
@@ -29,8 +33,6 @@ from nndsl.passes import gradients
 from nndsl.paths import PathRefused
 from nndsl.source import Diagnostic, SpecError, did_you_mean, error
 
-CONFIG_FIELDS = ("model", "data", "loss", "metrics", "optimizer", "schedule", "augment",
-                 "early_stopping", *SETTINGS)
 STEP_FIELDS = ("loss", "optimizer", "schedule", "clip_grad_norm")
 
 
@@ -53,11 +55,13 @@ class TrainPlan:
     data: Config
     model: str | None
     objectives: list[Objective]
+    # Metrics by their reported name (`accuracy`, `digit_acc`), and the source each came from.
     metrics: dict[str, Ref]
     settings: dict[str, Any]
     early_stopping: Config | None = None
     augment: Config | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
+    metric_expressions: dict[str, str] = field(default_factory=dict)
 
 
 def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) -> TrainPlan:
@@ -77,16 +81,20 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
         for name, t in data.values["fields"].items():
             frame.env[name] = el.builder.input_tensor(name, t, fields["data"].value.span)
         model = _model(el, fields.get("model"), data)
-        el.run_body(_local_bindings(train), {})
+        locals_ = _local_bindings(train)
+        check_local_calls(el, locals_)
+        el.run_body(locals_, {})
         objectives = _objectives(el, train, fields, model)
-        metrics = _metrics(el, fields.get("metrics"))
-    settings = {name: _setting(h, fields.get(name), el.constants)
+        metrics = _metrics(el, fields.get("metrics"), objectives)
+    settings = {name: _setting(h, fields.get(name), el, train.span)
                 for name, h in SETTINGS.items()}
-    plan = TrainPlan(train.name, graph, data, model, objectives, metrics, settings,
-                     _optional(fields, "early_stopping", STOPPING, el.constants),
-                     _optional(fields, "augment", AUGMENTS, el.constants))
+    plan = TrainPlan(train.name, graph, data, model, objectives,
+                     {name: ref for name, (ref, _) in metrics.items()}, settings,
+                     _optional(fields, "early_stopping", el),
+                     _optional(fields, "augment", el),
+                     metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
-    plan.warnings += _unused_local_warnings(train, fields)
+    plan.warnings += unused_local_warnings(train, fields)
     return plan
 
 
@@ -103,13 +111,13 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
         return source
     call = expr if isinstance(expr, ast.Call) else ast.Call(expr.span, expr, (), ())
     if len(call.args) != 1 or not isinstance(call.args[0], ast.String):
-        raise error("E086", f'{head.id} takes a file name: {head.id}("data.{head.id}", '
-                    'x="images", y="labels")', expr.span)
-    values = dict(data_files.OPTIONS)
+        raise error("E086", f"{head.id} takes a file name: {data_files.EXAMPLES[head.id]}",
+                    expr.span)
+    values = {**data_files.OPTIONS, **data_files.SOURCE_OPTIONS[head.id]}
     renames = {}
     for kw in call.kwargs:
-        value = literal(kw.value, el.constants)
-        if kw.name in data_files.OPTIONS:
+        value = _constant(kw.value, el.constants)
+        if kw.name in values:
             values[kw.name] = value
         elif isinstance(value, str):
             renames[kw.name] = value
@@ -118,15 +126,25 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
                         "as a string", kw.span)
     path = Path(call.args[0].span.source.path).parent / call.args[0].value
     try:
-        values["fields"] = data_files.fields(head.id, path, renames)
+        values["fields"] = data_files.fields(head.id, path, renames, values,
+                                             call.args[0].value)
     except PathRefused as exc:
         raise error(exc.code, str(exc), call.args[0].span) from None
+    except DataError as exc:
+        raise error(exc.code, str(exc), call.args[0].span, hint=exc.hint) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise error("E086", f"cannot read {head.id} data {path}: "
                     f"{getattr(exc, 'strerror', None) or exc}", call.args[0].span) from None
-    values.update(path=path, renames=renames)
+    values.update(path=path, renames=renames, file=call.args[0].value)
     _check_splits(values, expr.span)
     return Config(head.id, values, expr.span)
+
+
+def _constant(node: ast.Node, constants: dict):
+    """A data source option: a constant, or a list of constants (`onehot=["color"]`)."""
+    if isinstance(node, ast.ListExpr):
+        return [literal(item, constants) for item in node.items]
+    return literal(node, constants)
 
 
 def _check_splits(values: dict, span) -> None:
@@ -209,11 +227,11 @@ def _step_objective(el, step: ast.Step, outer) -> Objective:
         if key not in STEP_FIELDS:
             raise error("E067", f"a `step` sets only {', '.join(STEP_FIELDS)}; not `{key}`",
                         f.name.span, hint=did_you_mean(key, STEP_FIELDS))
-    fields = {**{k: v for k, v in outer.items() if k in ("optimizer", "schedule")}, **fields}
-    return _objective(el, name, fields, step.span)
+    inherited = {k: v for k, v in outer.items() if k in STEP_CALLS and k not in fields}
+    return _objective(el, name, {**inherited, **fields}, step.span, tuple(inherited))
 
 
-def _objective(el, network: str | None, fields, span) -> Objective:
+def _objective(el, network: str | None, fields, span, inherited=()) -> Objective:
     """A loss and what it trains: a step's network, else every network the section uses."""
     for required in ("loss", "optimizer"):
         if required not in fields:
@@ -227,8 +245,8 @@ def _objective(el, network: str | None, fields, span) -> Objective:
     report = gradients.check(el.builder.graph, loss.ref, keys, f"loss ({label})")
     if report.diagnostics:
         raise SpecError(report.diagnostics)
-    optimizer = config(fields["optimizer"].value, OPTIMIZERS, "optimizer", el.constants)
-    schedule = _optional(fields, "schedule", SCHEDULES, el.constants)
+    optimizer = _optional(fields, "optimizer", el, network, inherited)
+    schedule = _optional(fields, "schedule", el, network, inherited)
     return Objective(network, loss.ref, keys, optimizer, schedule, report)
 
 
@@ -240,29 +258,76 @@ def _scalar(el, expr: ast.Node, what: str) -> Tensor:
     return value
 
 
-def _metrics(el, f: ast.Field | None) -> dict[str, Ref]:
+def _metrics(el, f: ast.Field | None, objectives: list[Objective]) -> dict[str, tuple[Ref, str]]:
+    """Each metric by its readable name (see `metric_names`), with its value and source."""
     if f is None:
         return {}
     exprs = f.value.items if isinstance(f.value, ast.ListExpr) else (f.value,)
-    metrics: dict[str, Ref] = {}
-    for expr in exprs:
-        name = source_text(expr.span) or f"metric_{len(metrics)}"
-        metrics[name] = _scalar(el, expr, "metric").ref
-    return metrics
+    taken = {_loss_name(o) for o in objectives}
+    return {name: (_scalar(el, expr, "metric").ref, source_text(expr.span) or name)
+            for name, expr in zip(metric_names(exprs, taken), exprs)}
 
 
-def _setting(h: Hyper, f: ast.Field | None, constants: dict):
+def _loss_name(objective: Objective) -> str:
+    """The loss's column name: `loss`, or `loss_<network>` per step."""
+    return f"loss_{objective.network}" if objective.network else "loss"
+
+
+def metric_names(exprs, taken=frozenset()) -> list[str]:
+    """The names metrics are reported under (columns `val_<name>`, results keys, monitors):
+    a bound name as it is bound (`digit_acc`), a call by its function (`accuracy`); calls of
+    the same function are told apart by their first argument (`accuracy_digit`), and any
+    name still taken gets a number (`accuracy_2`). The same bound name twice is an error."""
+    bases = [_metric_base(e) for e in exprs]
+    names = []
+    for expr, base in zip(exprs, bases):
+        if isinstance(expr, ast.Name) and base in names:
+            raise error("E140", f"metric `{base}` is listed twice", expr.span)
+        if isinstance(expr, ast.Call) and bases.count(base) > 1:
+            base = "_".join(filter(None, (base, _identifier(expr.args[0].span)
+                                          if expr.args else "")))
+        name, n = base, 1
+        while name in names or name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
+def _metric_base(expr: ast.Node) -> str:
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        return expr.func.id
+    return "metric"
+
+
+def _identifier(span) -> str:
+    """Source text as a column-friendly name: `src.label` → `src_label`."""
+    return re.sub(r"\W+", "_", source_text(span)).strip("_")
+
+
+def _setting(h: Hyper, f: ast.Field | None, el, span):
+    """A scalar setting: its `--set` value, else the spec's, else the default."""
     if f is None:
-        return h.default
+        return set_setting(h, el.program.overrides, span, h.default)
     try:
-        return h.check(literal(f.value, constants))
+        value = h.check(literal(f.value, el.constants))
     except HyperError as exc:
         raise error("E024", exc.message, f.value.span) from None
+    return set_setting(h, el.program.overrides, f.value.span, value)
 
 
-def _optional(fields, name, catalog, constants) -> Config | None:
-    return config(fields[name].value, catalog, name.replace("_", " "), constants) \
-        if name in fields else None
+def _optional(fields, key, el, network: str | None = None, inherited=()) -> Config | None:
+    """The call of field `key` (`optimizer`, `schedule`, ...) checked against its catalog,
+    with the `--set` values for it: `key.arg` for the section's own line (a step inherits
+    it), `Net.key.arg` for step Net's."""
+    if key not in fields:
+        return None
+    call = config(fields[key].value, CALLS[key], key.replace("_", " "), el.constants)
+    prefixes = [""] if network is None or key in inherited else []
+    prefixes += [f"{network}."] if network else []
+    return set_call(call, key, tuple(prefixes), el.program.overrides)
 
 
 def _check_monitor(plan: TrainPlan) -> None:
@@ -270,28 +335,11 @@ def _check_monitor(plan: TrainPlan) -> None:
         return
     monitor = plan.early_stopping.values["monitor"]
     # Metrics are measured on the validation split only; losses on both.
-    names = ["val_loss", "train_loss", *(f"val_{_metric_stem(k)}" for k in plan.metrics)]
+    names = ["val_loss", "train_loss", *(f"val_{name}" for name in plan.metrics)]
     if monitor not in names:
         raise error("E068", f"early stopping monitors `{monitor}`, which this training does not "
                     "measure", plan.early_stopping.span,
                     hint=did_you_mean(monitor, names) or f"one of {', '.join(names)}")
-
-
-def _metric_stem(source: str) -> str:
-    return source.split("(")[0]
-
-
-def _unused_local_warnings(train: ast.Train, fields) -> list[Diagnostic]:
-    """A local binding that looks like a misspelt setting is most likely one."""
-    warnings = []
-    for name, f in fields.items():
-        if name in CONFIG_FIELDS:
-            continue
-        hint = did_you_mean(name, [c for c in CONFIG_FIELDS if c not in fields])
-        if hint:
-            warnings.append(Diagnostic("W001", f"`{name}` is not a setting; it is bound as a "
-                                       "local name", f.name.span, hint, severity="warning"))
-    return warnings
 
 
 

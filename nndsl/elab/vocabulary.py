@@ -52,3 +52,19 @@ SETTINGS: dict[str, Hyper] = {
     "seed": Hyper("seed", "int", 0),
     "clip_grad_norm": Hyper("clip_grad_norm", "float", None, low=0, low_open=True),
 }
+
+# Other libraries' names for these arguments (optax, Keras, PyTorch): a call that uses one is
+# told the name nndsl uses (`adam(learning_rate=0.1)`: did you mean `lr`?).
+ALIASES: dict[str, str] = {
+    "learning_rate": "lr", "beta1": "b1", "beta2": "b2", "epsilon": "eps",
+    "decay_rate": "decay", "warmup_steps": "warmup", "transition_steps": "every",
+    "step_size": "every", "gamma": "factor", "patience": "epochs", "shift": "pixels",
+}
+
+# Every train-section call by the field it is set with: `optimizer = adam(...)`.
+CALLS: dict[str, dict[str, tuple[Hyper, ...]]] = {
+    "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "early_stopping": STOPPING,
+    "augment": AUGMENTS}
+
+# Every field a train section sets; any other name it binds is a local name.
+CONFIG_FIELDS = ("model", "data", "loss", "metrics", *CALLS, *SETTINGS)

@@ -20,7 +20,8 @@ import optax
 
 from nndsl.data import files as data_files
 from nndsl.data.files import FILE_SOURCES
-from nndsl.data.sources import LOADERS, Splits, split_fraction
+from nndsl.data.sources import LOADERS, Splits
+from nndsl.data.table import DataError
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint, numerics
 from nndsl.fit.augment import augment
@@ -29,7 +30,7 @@ from nndsl.fit.optim import optimizer
 from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
-from nndsl.paths import check_run_reference
+from nndsl.paths import PathRefused, check_run_reference
 from nndsl.source import Span, error
 
 
@@ -66,11 +67,12 @@ def _read(plan: TrainPlan) -> tuple[Splits, dict[str, dict]]:
     values = plan.data.values
     if plan.data.name in FILE_SOURCES:
         try:
-            arrays = data_files.load(plan.data.name, values["path"], values["renames"])
+            arrays, splits = data_files.load_splits(plan.data.name, values)
+        except (DataError, PathRefused) as exc:  # a row or an image at fault, or refused
+            raise error(exc.code, str(exc), plan.data.span, hint=exc.hint) from None
         except ValueError as exc:  # what the header promised, the rows did not keep
             raise error("E086", f"cannot read {plan.data.name} data {values['path']}: {exc}",
                         plan.data.span) from None
-        splits = split_fraction(arrays, values["val"], values["test"], values["seed"])
         return splits, {f"data file {Path(values['path']).name}": arrays}
     splits = LOADERS[plan.data.name]({k: v for k, v in values.items() if k != "fields"})
     return splits, {f"{split} split": fields for split, fields in splits.items()}
@@ -216,21 +218,15 @@ def monitor_mode(plan: TrainPlan, monitor: str) -> str:
     mode = str(plan.early_stopping.values["mode"]) if plan.early_stopping else "auto"
     if mode != "auto":
         return mode
-    stem = monitor.partition("_")[2]
-    for name, ref in plan.metrics.items():
-        if stem in (name, name.split("(")[0]):
-            return REGISTRY[plan.graph.nodes[ref.node].op].direction
-    return "min"
+    ref = plan.metrics.get(monitor.partition("_")[2])
+    return REGISTRY[plan.graph.nodes[ref.node].op].direction if ref else "min"
 
 
 def monitored_value(plan: TrainPlan, row: dict) -> tuple[str, float]:
     """The quantity early stopping and 'best' follow: the monitor, else the validation loss."""
     monitor = plan.early_stopping.values["monitor"] if plan.early_stopping else "val_loss"
-    split, _, stem = monitor.partition("_")
-    for key, value in row.items():
-        if key.startswith(f"{split}_") and (key[len(split) + 1:].split("(")[0] == stem or
-                                            key[len(split) + 1:] == stem):
-            return monitor, value
+    if monitor in row:
+        return monitor, row[monitor]
     losses = [v for k, v in row.items() if k.startswith("val_loss")]
     return "val_loss", float(sum(losses))
 

@@ -21,6 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint, rundir
 from nndsl.fit.loop import (
@@ -321,6 +322,7 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
         "fingerprint": rundir.fingerprint(plan, dict(options.overrides), epochs),
     }
     _write_json(options.run_dir / "config.json", config)
+    data_encoding.write(options.run_dir, plan.data.values.get("encoding"))  # data.json
 
 
 def _extend_config(run_dir: Path, epochs: int) -> None:

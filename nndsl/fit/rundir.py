@@ -178,8 +178,11 @@ def settings_of(plan) -> dict:
     def config(c):
         return None if c is None else {"name": c.name, **_canon(c.values)}
 
+    # Reading a csv or an image folder adds its `encoding` to the data's values: derived from
+    # the data, not set by the spec, and absent before the data is read.
+    data = {k: v for k, v in config(plan.data).items() if k != "encoding"}
     return _canon({
-        "data": config(plan.data), "model": plan.model, "metrics": sorted(plan.metrics),
+        "data": data, "model": plan.model, "metrics": sorted(plan.metrics),
         "objectives": [{"network": o.network, "optimizer": config(o.optimizer),
                         "schedule": config(o.schedule), "trains": sorted(o.keys)}
                        for o in plan.objectives],

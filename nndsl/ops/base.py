@@ -237,6 +237,10 @@ class OpDef:
       `differentiable` and `stochastic` when not given).
     body: for an op that runs a body graph (repeat, scan), how its parameters stack and how
       often it runs.
+    keyword_inputs: tensors passed by keyword instead of owned by the op, after the inputs, with
+      the hyperparameters their shape gives (`embed(ids, table=W)`: vocab and dim from W).
+    sees_batch: `hp["batched"]` tells the shape rule whether the first input has a batch axis
+      (not when computed from parameters and constants alone: `transpose(W, [1, 0])`).
     """
 
     name: str
@@ -259,6 +263,8 @@ class OpDef:
     intentional_cut: bool = False
     gradcheck: str = ""
     body: BodyRule | None = None
+    keyword_inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    sees_batch: bool = False
 
     def __post_init__(self):
         unknown = unknown_initialisers(self.inits)

@@ -41,8 +41,9 @@ _OPS = [
           ("*xs",), _scan_shape, kind="control", flops=_free,
           body=BodyRule(stacked=lambda node: False, runs=_scan_steps)),
     OpDef("param", "io", "A raw parameter declared with `param W: [..] = init`, used as a "
-          "tensor.", (), lambda ins, hp: hp["type"], kind="control", flops=_free,
-          inits=tuple(INITIALISERS)),
+          "tensor, by as many ops as use its name (each use adds to its gradient).", (),
+          lambda ins, hp: hp["type"], kind="control", flops=_free, inits=tuple(INITIALISERS),
+          label=lambda op, node: f"param {node.label}: {node.out}"),
 ]
 
 # The interpreter in nndsl/lower.py runs bodies; these entries say how each node reads its value.

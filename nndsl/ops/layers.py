@@ -181,17 +181,33 @@ def _embed_shape(ins, hp):
     if ids.is_float:
         raise OpError(f"embed looks up integer token ids, got {ids.dtype} {shape_str(ids.shape)}",
                       hint="declare the input as integer: `input src: [B, S] i32`")
+    if len(ins) > 1:
+        _check_table(ins[1], hp)
     return TensorType(ids.shape + (hp["dim"],), "f32")
 
 
+def _check_table(table: TensorType, hp) -> None:
+    """A table passed as `table=W` is [vocab, dim] and agrees with vocab and dim if written."""
+    if table.rank != 2 or not table.is_float:
+        raise OpError(f"`table` must be a float matrix [vocab, dim], got {table}",
+                      hint="declare it as `param W: [vocab, dim] = normal`")
+    if tuple(table.shape) != (hp["vocab"], hp["dim"]):
+        raise OpError(f"`table` is {table} but vocab={hp['vocab']} and dim={hp['dim']}",
+                      hint="leave vocab and dim out: the table's shape gives them")
+
+
 EMBED = OpDef(
-    "embed", "layer", "Embedding table lookup: integer ids [B, ...] -> [B, ..., dim].", ("ids",),
+    "embed", "layer", "Embedding table lookup: integer ids [B, ...] -> [B, ..., dim]. With "
+    "`table=W` (a `param W: [vocab, dim]`) it looks up in W, which other ops may also use "
+    "(a tied LM head), and owns no parameters.", ("ids",),
     _embed_shape, (Hyper("vocab", "int", low=1), Hyper("dim", "int", low=1)),
-    lambda ins, hp: {"table": ((hp["vocab"], hp["dim"]), "normal")},
-    differentiable=(False,), flops=lambda ins, outs, hp: 0, inits=("normal",),
+    lambda ins, hp: {} if len(ins) > 1 else {"table": ((hp["vocab"], hp["dim"]), "normal")},
+    # No gradient reaches the ids; a table passed as `table=W` receives one.
+    differentiable=(False, True), flops=lambda ins, outs, hp: 0, inits=("normal",),
     # Ids index the rows of the table: out of range they give NaN rows (>= vocab) or wrap
     # round silently (< 0), so they are checked.
-    indexes=(Indexes(0, "ids", "its table has {n} rows", hyper="vocab"),))
+    indexes=(Indexes(0, "ids", "its table has {n} rows", hyper="vocab"),),
+    keyword_inputs=(("table", ("vocab", "dim")),))
 
 
 def _positional_shape(ins, hp):
@@ -302,7 +318,8 @@ def _lower_conv_transpose(ctx, node, xs):
 
 
 def _lower_embed(ctx, node, xs):
-    return ctx.jnp.take(ctx.params_of(node)["table"], xs[0], axis=0)
+    table = xs[1] if len(xs) > 1 else ctx.params_of(node)["table"]
+    return ctx.jnp.take(table, xs[0], axis=0)
 
 
 def _lower_positional(ctx, node, xs):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nndsl.ir import Dim, dim_add, dim_mul, dims_product
 from nndsl.ops.base import (
     Hyper,
@@ -49,7 +51,8 @@ def _transpose(ins, hp):
     if sorted(perm) != list(range(x.rank)):
         raise OpError(f"perm {list(perm)} is not a permutation of the {x.rank} axes of "
                       f"{shape_str(x.shape)}")
-    if perm[0] != 0:
+    # A parameter (and what is computed from parameters alone) has no batch axis to keep.
+    if perm[0] != 0 and hp.get("batched", True):
         raise OpError("transpose must keep the batch axis first (perm[0] == 0)")
     return x.with_shape(tuple(x.shape[i] for i in perm))
 
@@ -131,8 +134,9 @@ _OPS = [
     _op("flatten", "[B, d1, d2, ...] -> [B, d1 * d2 * ...]", _flatten),
     _op("reshape", "Reshape to `shape` (batch dimension included, e.g. [B, 8, 8, 1]).",
         _reshape, Hyper("shape", "shape")),
-    _op("transpose", "Permute axes (`perm` over all axes, batch first).", _transpose,
-        Hyper("perm", "ints", low=0)),
+    replace(_op("transpose", "Permute axes (`perm` over all axes, batch first; a parameter "
+                "has no batch axis: `transpose(W, [1, 0])`).", _transpose,
+                Hyper("perm", "ints", low=0)), sees_batch=True),
     _op("concat", "Concatenate tensors along `axis`.", _concat, _AXIS, inputs=("*xs",)),
     _op("split", "Split into `parts` equal tensors along `axis`.", _split,
         Hyper("parts", "int", low=1), _AXIS),
