@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nndsl.paths import file_span
-from nndsl.source import NO_SPAN, Diagnostic, SpecError, error
+from nndsl.source import error
 from nndsl.spec import Spec, check_epochs, load
 
 if TYPE_CHECKING:
@@ -34,16 +34,20 @@ def _as_spec(spec: Spec | str | Path, overrides: dict | None) -> Spec:
 def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None = None,
         out: str | Path | None = None, runs: str | Path = "runs", epochs: int | None = None,
         overrides: dict | None = None, resume: str | Path | None = None,
-        progress: bool = False, quiet: bool = False, started: float | None = None,
-        console=None, check_numerics: bool = False) -> dict:
+        overwrite: bool = False, progress: bool = False, quiet: bool = False,
+        started: float | None = None, console=None, check_numerics: bool = False) -> dict:
     """Train a spec's train section exactly as `nndsl train` does and return its results:
     `test` (losses and metrics of the best parameters on the test split), `best_epoch`,
     `monitor`, `best`, `epochs_run`, `seconds` and `run_dir`.
 
     `spec` is a path or a `Spec` from `nndsl.load`; `train` names the section (default: the
     first), `model` replaces its model, `epochs` its epochs, `overrides` the spec's `let`
-    values (`--set`). The run directory is `out`, else `runs/<spec>-<section or model>`;
-    `resume` continues the run in that directory. `progress` shows a progress bar, `quiet`
+    values (`--set`). The run directory is `out`, else `runs/<spec>-<section or model>`, or
+    the next free `-2`, `-3`, ... after it when that is a run already (see
+    `nndsl.fit.rundir`); `overwrite` replaces `out` (else the newest of those) instead;
+    `out` naming a run without `overwrite` is E100. `resume` continues the run in that
+    directory (E101 when its spec graph, settings or --set values differ; more `epochs`
+    extend a finished run). `progress` shows a progress bar, `quiet`
     silences the per-epoch lines; `check_numerics` runs the step under checkify (E087)
     (`console`, a rich Console, prints them instead of the
     default one); `started` (a `time.perf_counter()` value) is when the
@@ -53,25 +57,69 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
 
     from rich.console import Console
 
-    from nndsl.fit.run import RunOptions, run_name
+    from nndsl.fit.run import RunOptions
     from nndsl.fit.run import train as run_training
+    from nndsl.fit.rundir import run_base
 
     check_epochs(epochs)
     spec = _as_spec(spec, overrides)
     plan = spec.plan(train, model)
     runs_root = Path(runs)
-    if resume:
-        run_dir = Path(resume)
-    elif out:
-        run_dir = Path(out)
-    else:
-        run_dir = runs_root / (run_name(spec.path, plan) + (f"-{model}" if model else ""))
+    console = console or Console(quiet=quiet)
+    base = run_base(runs_root, spec.path, plan, model)
+    run_dir = _run_dir(base, out, resume, overwrite, console)
     options = RunOptions(run_dir, spec.path, runs_root, epochs, bool(resume),
                          progress=progress, overrides=list(spec.overrides.items()),
                          started=time.perf_counter() if started is None else started,
-                         check_numerics=check_numerics)
-    results = run_training(plan, options, console or Console(quiet=quiet))
+                         check_numerics=check_numerics, overwrite=overwrite)
+    results = run_training(plan, options, console)
     return {**results, "run_dir": run_dir}
+
+
+def _run_dir(base: Path, out, resume, overwrite: bool, console) -> Path:
+    """Where a training goes: never over an earlier run unless `overwrite` says so."""
+    from nndsl.fit import rundir
+
+    if resume and overwrite:
+        raise ValueError("resume continues a run and overwrite replaces it: pass one")
+    if resume:
+        return Path(resume)
+    if out:
+        if rundir.is_run(Path(out)) and not overwrite:
+            raise error(rundir.EXISTS, f"{out} holds a run already (it has config.json)",
+                        rundir.argument_span("--out", out),
+                        hint=f"add --overwrite to replace it, or continue it with --resume {out} "
+                        "(and --epochs N to train a finished run further)")
+        return Path(out)
+    if overwrite:
+        return rundir.newest(base) or base
+    run_dir = rundir.claim_new(base)
+    if run_dir != base:
+        console.print(f"{base} is taken: this run goes to {run_dir} (--overwrite replaces "
+                      "the newest run instead, --resume DIR continues one)")
+    return run_dir
+
+
+def spec_run(spec: Spec, runs: str | Path = "runs", train: str | None = None,
+             model: str | None = None, say=None) -> Path:
+    """The run a command uses when none is named: the newest run (highest number) named for
+    the spec's train section (`runs/<spec>-<name>[-N]`), or for `--model` when a run of that
+    model exists; `say` is told which run, and E103 says where it looked when none is."""
+    from nndsl.fit import rundir
+
+    plan = spec.plan(train)
+    bases = [rundir.run_base(runs, spec.path, plan, model)] if model else []
+    bases.append(rundir.run_base(runs, spec.path, plan))
+    for base in bases:
+        found = rundir.runs_of(base)
+        if found:
+            if say:
+                say(f"using the run {found[-1]}" + (f" (the newest of {len(found)}; --run DIR "
+                                                     "picks another)" if len(found) > 1 else ""))
+            return found[-1]
+    raise error(rundir.NO_RUN, f"no run of this spec under {runs}: looked for "
+                + " and ".join(f"{b}[-N]" for b in bases), spec.file_span(),
+                hint=f"train it first (nndsl train {spec.path}), or name a run with --run DIR")
 
 
 def evaluate(spec: Spec | str | Path, run_dir: str | Path, split: str = "test", *,
@@ -92,8 +140,8 @@ def best_checkpoint(run_dir: str | Path) -> Path:
     """The best checkpoint of a run directory, or a clear E083 error."""
     path = Path(run_dir) / "best.ckpt"
     if not path.exists():
-        raise SpecError(Diagnostic(NO_CHECKPOINT, f"no checkpoint at {path}: train first",
-                                   NO_SPAN))
+        raise error(NO_CHECKPOINT, f"no checkpoint at {path}: train first", file_span(path),
+                    hint="name the directory `nndsl train` wrote (runs/<spec>-<name>[-N])")
     return path
 
 
@@ -126,24 +174,45 @@ class Run:
         return json.loads(path.read_text()) if path.exists() else None
 
 
-def load_run(run_dir: str | Path) -> Run:
+def load_run(run_dir: str | Path, network: str | None = None, *,
+             runs: str | Path = "runs") -> Run:
     """The run `nndsl train` (or `nndsl.fit`) wrote into `run_dir`, with the parameters of its
-    best checkpoint, checked against the spec by name and shape as `nndsl eval` does."""
-    from nndsl.fit import checkpoint
-
+    best checkpoint, checked against the spec by name and shape as `nndsl eval` does. A `.nn`
+    spec path instead of a run directory: its newest run under `runs` (as `nndsl eval` picks
+    one without --run). `network` picks one network of a run of several (a GAN's
+    `Generator`); E102 when such a run is loaded without it."""
+    if Path(run_dir).suffix == ".nn":
+        run_dir = spec_run(load(run_dir), runs)
     run_dir = Path(run_dir)
     config = _config(run_dir)
-    best = best_checkpoint(run_dir)
+    best_checkpoint(run_dir)  # before the spec: a run without a checkpoint is E083
     spec = load(run_dir / "spec.nn", _overrides(config.get("set") or {}))
-    model = spec.compile(config.get("model"))
-    # A run may hold other networks too (a GAN's): only this one's tensors must match.
-    saved = checkpoint.matching(best, model.compiled, exact=False)
+    name, saved = trained_network(spec, config, run_dir, network)
+    model = spec.compile(name)
+    saved = saved(model.compiled)
     wanted = {group: {layer.rpartition(".")[0] for layer in slots}
               for group, slots in (("params", model.compiled.param_slots),
                                    ("state", model.compiled.state_slots))}
     params, state = ({layer: leaves for layer, leaves in saved[group].items()
                       if layer in wanted[group]} for group in ("params", "state"))
     return Run(run_dir, spec, model, params, state, config)
+
+
+def trained_network(spec: Spec, config: dict, run_dir: Path, network: str | None, span=None):
+    """The network of a run a command reads (`network`, else the run's only one) and a
+    function that gives its best checkpoint checked against that network compiled, with
+    the tensors named as in that network alone. A run may hold other networks too (a
+    GAN's, a frozen teacher's): only this one's tensors must match."""
+    from nndsl.fit import checkpoint, rundir
+
+    best = checkpoint.read(best_checkpoint(run_dir))
+    name, prefixed = rundir.choose_network(run_dir, config, checkpoint.networks(best), network,
+                                           span or file_span(run_dir))
+    part = checkpoint.network_part(best, name) if prefixed else best
+    # A run of a network this spec does not have (another spec's run): the spec's default
+    # network, whose tensors then differ from the run's (E092 names the first).
+    name = name if name in spec.program.networks else network
+    return spec.resolve(name), lambda compiled: checkpoint.checked(part, compiled, exact=False)
 
 
 def _config(run_dir: Path) -> dict:

@@ -52,7 +52,8 @@ def test_ctrl_c_ends_quietly_and_the_run_resumes(tmp_path):
     assert child.returncode == 130, err
     assert "Traceback" not in err and "--resume" in err
     resumed = _nndsl("train", str(XOR), "--epochs", "100000", "--resume", str(run), "--quiet")
-    time.sleep(1)
+    # Signal once it trains: a signal during Python's own start-up is not nndsl's to handle.
+    assert resumed.stdout.readline().startswith("training XorMLP")
     resumed.send_signal(signal.SIGINT)
     out, err = resumed.communicate(timeout=60)
     assert resumed.returncode == 130 and "Traceback" not in err, err

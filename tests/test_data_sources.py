@@ -213,8 +213,8 @@ def test_predict_inputs_are_encoded_as_the_run_saved(tmp_path):
     with pytest.raises(SpecError) as caught:
         read_inputs(tmp_path / "in.csv", Graph("N"), enc)
     assert str(caught.value).startswith(
-        f'<spec>: error[E133]: {tmp_path / "in.csv"}:2: column "color" holds a category the '
-        "training data did not have")
+        f'{tmp_path / "in.csv"}: error[E133]: {tmp_path / "in.csv"}:2: column "color" holds a '
+        "category the training data did not have")
 
 
 def test_a_data_json_nndsl_did_not_write_is_a_located_error(tmp_path):

@@ -19,6 +19,7 @@ STARTED = time.perf_counter()
 
 EXIT_OK, EXIT_SPEC, EXIT_INTERNAL = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Deep specs recurse deeply; the work runs on a thread with a 512 MiB stack to match.
 RECURSION_LIMIT = 200_000
 # check, summary and render run under these limits (see _guard): far above any real spec.
@@ -42,11 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in GUARDED_COMMANDS:
             _guard(args)
     worker = threading.Thread(target=lambda: result.append(_run(args)))
+    previous = _on_stop_signals(args)
     worker.start()
     try:
         worker.join()
     except KeyboardInterrupt:
-        _interrupted(args)
+        _interrupted(args, signal.SIGINT)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     code = result[0] if result else EXIT_INTERNAL
     if argv is None:
         sys.exit(code)
@@ -84,17 +89,40 @@ class _ReaderMayLeave:
         return getattr(self._stream, name)
 
 
-def _interrupted(args) -> None:
-    """Ctrl-C reaches the main thread while the work runs on its own: end the process at
-    once, without a traceback. A training run's directory keeps the checkpoint of its last
-    finished epoch (last.ckpt is written after every epoch), so it resumes from there."""
+def _on_stop_signals(args) -> dict:
+    """SIGINT (Ctrl-C) and SIGTERM (a parent process, a job scheduler) reach the main thread
+    while the work runs on its own. `train` is asked to stop between steps, so that it saves
+    what it has (cli/trained.py prints how to resume, the exit code is 128 + the signal); a
+    second signal, or one for another command, ends the process at once. Returns the
+    handlers replaced (none when not on the main thread, e.g. under a caller's thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    from nndsl.fit import rundir
+
+    rundir.clear_stop()
+
+    def on_signal(signum, frame):
+        if args.command == "train" and rundir.stop_requested() is None:
+            rundir.request_stop(signum)
+            print("\nstopping after this step (the run keeps its last finished epoch); "
+                  "press Ctrl-C again to quit at once", file=sys.stderr)
+            return
+        _interrupted(args, signum)
+
+    return {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+
+
+def _interrupted(args, signum: int) -> None:
+    """End the process at once, without a traceback, with exit code 128 + the signal. A
+    training run's directory keeps the checkpoint of its last finished epoch (last.ckpt is
+    written after every epoch), so it resumes from there."""
     message = "interrupted"
     if args.command == "train":
         message += ("; the run keeps its last finished epoch: continue with "
                     f"`nndsl train {args.file} --resume RUN_DIR`")
     print(f"\n{message}", file=sys.stderr)
     sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(128 + signum)
 
 
 def _guard(args) -> None:

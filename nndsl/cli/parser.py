@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 CHECK_HELP = """\
 Parse, elaborate and statically check every network, train and sweep section of each FILE:
@@ -279,8 +280,17 @@ Fit the spec's train section: data on the device, one jitted step (forward, grad
 clipping, optimizer update), a live progress bar and one line per epoch with train and
 validation figures, then a test evaluation. The run directory (default
 runs/<spec>-<train name or model>) holds spec.nn, config.json, last.ckpt and best.ckpt
-(written atomically), metrics.csv, curves.png and results.json. Ctrl-C saves last.ckpt;
---resume DIR continues to the parameters an uninterrupted run reaches.
+(written atomically), metrics.csv, curves.png and results.json.
+
+A new run never replaces an old one: when runs/<spec>-<name> holds a run, this one goes to
+runs/<spec>-<name>-2 (then -3, ...; the line printed says which); --overwrite replaces the
+newest run instead; --out DIR naming a run needs --overwrite or --resume DIR (E100).
+--resume DIR continues a run (to the parameters an uninterrupted run reaches) only with the
+spec graph, settings and --set values it was trained with (E101 names what differs);
+--resume DIR --epochs N trains a finished run further. Ctrl-C or SIGTERM stops between
+steps: last.ckpt keeps the last finished epoch, metrics.csv and curves.png are written, and
+the exit code is 130 (SIGINT) or 143 (SIGTERM); a second Ctrl-C quits at once.
+See "Run directories" in docs/commands.md.
 
 example:  nndsl train specs/mlp_digits.nn --epochs 20
 """
@@ -304,16 +314,27 @@ def _training_commands(sub) -> None:
     train.add_argument("--epochs", type=_positive, help="override the section's epochs")
     train.add_argument("--out", help="the run directory")
     train.add_argument("--runs", default="runs", help="where run directories live (default runs)")
-    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    # Continuing a run and replacing it exclude each other.
+    existing = train.add_mutually_exclusive_group()
+    existing.add_argument("--resume", metavar="DIR", help="continue the run in DIR (same spec "
+                          "graph, settings and --set values; --epochs N extends a finished "
+                          "run)")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace the run in --out DIR (else the newest run of the spec) "
+                          "instead of starting a numbered new one")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _check_numerics(train)
     evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",
-                              description="Losses and metrics of a run's best.ckpt on a split."
+                              description="Losses and metrics of a run's best.ckpt on a split "
+                              "(every network of the train section). Without --run: the "
+                              "spec's newest run (runs/<spec>-<name>[-N], highest N), named "
+                              "on stderr."
                               "\n\nexample:  nndsl eval specs/mlp_digits.nn "
                               "--run runs/mlp_digits-MLP")
     _common(evaluate)
-    evaluate.add_argument("--run", required=True,
-                          help="the run directory (not an exported .jax: it has no losses)")
+    evaluate.add_argument("--run", type=Path, help="the run directory (default: the spec's "
+                          "newest run; not an exported .jax: it has no losses)")
+    _runs(evaluate)
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
     evaluate.add_argument("--model", help="the network the run trained")
     evaluate.add_argument("--train", help="the train section the run used")
@@ -323,18 +344,23 @@ def _training_commands(sub) -> None:
     _check_numerics(evaluate)
     predict = sub.add_parser("predict", help="run a trained network on an input file",
                              description="Outputs of a trained network for inputs in a .npz "
-                             "(one array per input name) or .csv (columns → input x) file."
+                             "(one array per input name) or .csv (columns → input x) file. "
+                             "Without --run: the spec's newest run, named on stderr. A run "
+                             "of several networks (a GAN) needs --model NAME (E102 lists "
+                             "them)."
                              "\n\nexample:  nndsl predict specs/mlp_digits.nn --run "
                              "runs/mlp_digits-MLP --input x.npz --output out.npz")
     _common(predict)
-    predict.add_argument("--run", required=True,
-                         help="the run directory, or a .jax artifact from `nndsl export`")
+    predict.add_argument("--run", type=Path, help="the run directory, or a .jax artifact "
+                         "from `nndsl export` (default: the spec's newest run)")
+    _runs(predict)
     predict.add_argument("--input", required=True,
                          help="a .npz or .csv file, or a folder of images for a run trained on "
                          "images(...); a run of a csv or image folder encodes it as in "
                          "training and adds OUTPUT_label, the class names (docs/data.md)")
     predict.add_argument("--output", required=True, help="the .npz file to write")
-    predict.add_argument("--model", help="the network (default: the train section's model)")
+    predict.add_argument("--model", help="the network (default: the one the run trained; "
+                         "one of several, e.g. a GAN's Generator)")
     _check_numerics(predict)
     _export_command(sub)
 
@@ -354,13 +380,21 @@ example:  nndsl export specs/mlp_digits.nn --run runs/mlp_digits-MLP -o mlp.jax
 """
 
 
+def _runs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", default="runs", help="where run directories live, for the "
+                        "default run (default runs)")
+
+
 def _export_command(sub) -> None:
     export = sub.add_parser("export", help="write a trained network as .jax or .onnx",
                             description=EXPORT_HELP,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(export)
-    export.add_argument("--run", required=True, help="the run directory")
+    export.add_argument("--run", type=Path, help="the run directory (default: the spec's "
+                        "newest run)")
+    _runs(export)
     export.add_argument("-o", "--output", required=True, help="model.jax or model.onnx")
-    export.add_argument("--model", help="the network (default: the train section's model)")
+    export.add_argument("--model", help="the network (default: the one the run trained; "
+                        "one of several, e.g. a GAN's Generator)")
     export.add_argument("--vjp", action="store_true",
                         help="(.jax) also serialize the VJP, for gradients after loading")

@@ -7,29 +7,45 @@ import sys
 from rich.table import Table
 
 from nndsl.cli.static import _console, _spec, _table
-from nndsl.ir import Graph
-from nndsl.runs import best_checkpoint as _best
 
 NON_FINITE = "E084"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def train(args) -> int:
-    """`nndsl train`: fit the spec's train section (`nndsl.fit`); writes a run directory."""
-    from nndsl.fit.run import NonFinite
+    """`nndsl train`: fit the spec's train section (`nndsl.fit`); writes a run directory.
+    Ctrl-C or SIGTERM: the run keeps its last finished epoch; exit 128 + the signal."""
+    from nndsl.fit.run import Interrupted, NonFinite
     from nndsl.runs import fit
 
     spec = _spec(args)
     try:
         fit(spec, train=args.train, model=args.model, out=args.out, runs=args.runs,
-            epochs=args.epochs, resume=args.resume,
+            epochs=args.epochs, resume=args.resume, overwrite=args.overwrite,
             progress=sys.stdout.isatty() and not args.quiet, started=args.started,
             console=_console(), check_numerics=args.check_numerics)
     except NonFinite as exc:
         print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except Interrupted as stop:
+        kept = (f"last.ckpt holds epoch {stop.saved}" if stop.saved else
+                "no epoch had finished")
+        print(f"\ninterrupted at epoch {stop.epoch} ({kept}) — resume with "
+              f"`nndsl train {args.file} --resume {stop.run_dir}`", file=sys.stderr)
+        return 128 + stop.signum if stop.signum else EXIT_INTERRUPTED
     return 0
+
+
+def _run_of(args, spec):
+    """`--run` as given, else the spec's newest run (and a line saying which)."""
+    from pathlib import Path
+
+    from nndsl.runs import spec_run
+
+    if args.run is not None:
+        return Path(args.run)
+    return spec_run(spec, args.runs, getattr(args, "train", None), args.model,
+                    lambda text: print(text, file=sys.stderr))
 
 
 def evaluate(args) -> int:
@@ -41,6 +57,7 @@ def evaluate(args) -> int:
     from nndsl.source import error
 
     spec = _spec(args)
+    args.run = _run_of(args, spec)
     if _is_artifact(Path(args.run)):
         raise error("E095", f"eval needs the run directory, not the exported artifact "
                     f"{args.run}: an artifact holds the network's forward function only, "
@@ -52,7 +69,7 @@ def evaluate(args) -> int:
     if args.format == "json":
         import json
 
-        print(json.dumps({"split": args.split, "run": args.run, "results": values}))
+        print(json.dumps({"split": args.split, "run": str(args.run), "results": values}))
     else:
         print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
@@ -63,28 +80,37 @@ def _is_artifact(run) -> bool:
     return run.suffix == ".jax" and not run.is_dir()
 
 
-def _trained(graph: Graph, run, check_numerics: bool = False):
-    """The network compiled, and the best checkpoint of `run` checked against it."""
-    from nndsl.fit import checkpoint
+def _trained(spec, args, check_numerics: bool = False):
+    """The network a run trained (`--model` picks one of several) compiled, and the run's
+    best checkpoint checked against it, named as in that network alone."""
+    from nndsl.fit.rundir import argument_span, read_config
     from nndsl.lower import Compiled
+    from nndsl.runs import trained_network
 
-    compiled = Compiled(graph, check_numerics=check_numerics)
-    # A run may hold other networks too (a GAN's): only this one's tensors must match.
-    return compiled, checkpoint.matching(_best(run), compiled, exact=False)
+    run = args.run
+    config = read_config(run, argument_span("--run", run)) if (run / "config.json").exists() \
+        else {}
+    name, saved = trained_network(spec, config, run, args.model,
+                                  argument_span("--model", args.model) if args.model else
+                                  argument_span("--run", run))
+    compiled = Compiled(spec.network(name), check_numerics=check_numerics)
+    return name, compiled, saved(compiled)
 
 
-def _runner(graph: Graph, run, check_numerics: bool = False):
-    """The trained network as a function of its inputs: from a run, or an exported .jax;
-    with `check_numerics`, under checkify (computed ids, NaN outputs: E087)."""
-    if _is_artifact(run):
+def _runner(spec, args):
+    """The trained network as a function of its inputs, and its graph: from a run, or an
+    exported .jax; with --check-numerics, under checkify (computed ids, NaN outputs: E087)."""
+    if _is_artifact(args.run):
         from nndsl.export import load_artifact
 
-        return load_artifact(run, graph)
+        graph = spec.network(args.model)
+        return load_artifact(args.run, graph), graph
     from nndsl.fit import numerics
 
-    compiled, saved = _trained(graph, run, check_numerics)
+    check_numerics = args.check_numerics
+    _, compiled, saved = _trained(spec, args, check_numerics)
     apply = numerics.jit(compiled.apply, compiled) if check_numerics else compiled.apply
-    return lambda inputs: apply(saved["params"], saved["state"], inputs)[0]
+    return lambda inputs: apply(saved["params"], saved["state"], inputs)[0], compiled.graph
 
 
 def predict(args) -> int:
@@ -98,11 +124,11 @@ def predict(args) -> int:
     from nndsl.fit.inputs import read_inputs
 
     spec = _spec(args)
-    graph = spec.network(args.model)
-    run = _runner(graph, Path(args.run), args.check_numerics)
+    args.run = _run_of(args, spec)
+    run, graph = _runner(spec, args)
     # A run of a csv or an image folder saved its encoding: inputs are encoded the same way,
     # and class scores are also given as the class names (`<output>_label`).
-    encoding = None if _is_artifact(Path(args.run)) else data_encoding.read(Path(args.run))
+    encoding = None if _is_artifact(args.run) else data_encoding.read(args.run)
     outputs = run(read_inputs(Path(args.input), graph, encoding))
     named = data_encoding.class_names(outputs, encoding)
     outputs = {**outputs, **named}
@@ -124,8 +150,8 @@ def export(args) -> int:
     out = Path(args.output)
     exporting.check_target(out, args.vjp)
     spec = _spec(args)
-    name = spec.resolve(args.model)
-    compiled, saved = _trained(spec.network(name), Path(args.run))
+    args.run = _run_of(args, spec)
+    name, compiled, saved = _trained(spec, args)
     origin = {"spec": str(args.file), "run": str(args.run), "epoch": saved.meta.get("epoch"),
               "overrides": {k: str(v) for k, v in args.overrides}}
     trained = exporting.Trained(name, compiled.graph, compiled, saved["params"],

@@ -41,9 +41,17 @@ def write(path: Path, payload: dict) -> None:
     pytrees) and plain JSON values, so that a crash never leaves half a file."""
     tensors = flatten(payload)
     meta = json.dumps({k: v for k, v in payload.items()
-                       if k not in (*TENSOR_GROUPS, "opt_states")})
+                       if k not in (*TENSOR_GROUPS, "opt_states")}, default=plain)
     header = {"format": FORMAT, "meta": meta, "sha256": _digest(meta, tensors)}
     _atomic_write(path, st_save(tensors, metadata=header))
+
+
+def plain(value):
+    """JSON's fallback for the values training produces: numpy and JAX scalars and arrays
+    (a loss read from the device) become numbers and lists; anything else its text."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 def flatten(payload: dict) -> dict[str, np.ndarray]:
@@ -195,12 +203,34 @@ def spec_shapes(compiled) -> dict[str, tuple[int, ...]]:
 def matching(path: Path, compiled, exact: bool = True) -> Checkpoint:
     """Read a checkpoint and refuse it unless its tensors are the compiled graph's (`exact`:
     no others either), naming the first difference."""
-    saved = read(path)
+    return checked(read(path), compiled, exact)
+
+
+def checked(saved: Checkpoint, compiled, exact: bool = True) -> Checkpoint:
+    """`saved`, refused unless its tensors are the compiled graph's (see `matching`)."""
     shapes = spec_shapes(compiled)
     tensors = {k: v for k, v in saved.tensors.items()
                if not k.startswith("opt/") and (exact or k in shapes)}
-    expect(tensors, shapes, "", file_span(path))
+    expect(tensors, shapes, "", file_span(saved.path))
     return saved
+
+
+def networks(saved: Checkpoint) -> list[str]:
+    """The networks a run of several networks trained, by the first part of its layer names
+    (`Generator.dense_0`); frozen `Net@run` layers are not the run's own."""
+    layers = {key.split("/", 1)[1].rpartition(".")[0] for key in saved.tensors
+              if key.startswith(tuple(f"{g}/" for g in TENSOR_GROUPS))}
+    return sorted({layer.split(".")[0] for layer in layers
+                   if "." in layer and "@" not in layer.split(".")[0]})
+
+
+def network_part(saved: Checkpoint, network: str) -> Checkpoint:
+    """One network's tensors of a several-network run, named as in that network alone
+    (`params/Generator.dense_0.w` becomes `params/dense_0.w`)."""
+    tensors = {f"{group}/{key[len(group) + len(network) + 2:]}": value
+               for key, value in saved.tensors.items() for group in TENSOR_GROUPS
+               if key.startswith(f"{group}/{network}.")}
+    return Checkpoint(saved.path, tensors, saved.meta)
 
 
 def restore_opt(saved: Checkpoint, template):
@@ -215,8 +245,12 @@ def restore_opt(saved: Checkpoint, template):
 
 
 def find_run(runs_root: Path, spec_stem: str, reference: RunReference) -> Path | None:
-    """The run a checked `load(Net, "run")` names: its candidate directories in turn."""
+    """The run a checked `load(Net, "run")` names: its candidate directories in turn, each
+    the newest of its numbered runs (`runs/<spec>-<run>-2` after `runs/<spec>-<run>`)."""
+    from nndsl.fit.rundir import newest
+
     for candidate in reference.candidates(runs_root, spec_stem):
-        if (candidate / "best.ckpt").is_file():
-            return candidate
+        for run in (newest(candidate), candidate):
+            if run is not None and (run / "best.ckpt").is_file():
+                return run
     return None

@@ -9,6 +9,7 @@ reaches the same parameters as an uninterrupted one.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
 from nndsl.paths import PathRefused, check_run_reference
-from nndsl.source import error
+from nndsl.source import Span, error
 
 
 @dataclass
@@ -237,26 +238,44 @@ def improved(mode: str, value: float, best: float | None, min_delta: float = 0.0
     return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
-def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: str) -> Params:
+def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: str,
+                  say=None) -> Params:
     """Fill the parameters of `load(Net, "run")` networks from that run's best checkpoint
-    (found under the runs root only, see nndsl.paths), checking every name and shape."""
+    (found under the runs root only, see nndsl.paths; the newest of its numbered runs),
+    checking every name and shape; `say` is told which run each load uses."""
     prefixes = sorted({layer.split(".")[0] for layer in params if "@" in layer.split(".")[0]})
     for prefix in prefixes:
         network, run = prefix.split("@", 1)
-        reference = check_run_reference(run, plan.data.span)
+        span = load_span(plan, network, run)
+        reference = check_run_reference(run, span)
         run_dir = checkpoint.find_run(runs_root, spec_stem, reference)
         if run_dir is None:
-            looked = " and ".join(str(p) for p in reference.candidates(runs_root, spec_stem))
+            looked = " and ".join(f"{p}[-N]" for p in reference.candidates(runs_root, spec_stem))
             raise error("E082", f"load({network}, \"{run}\"): no run `{run}` under {runs_root} "
-                        f"(looked for {looked}); train it first", plan.data.span)
+                        f"(looked for {looked}); train it first", span)
+        if say:
+            say(f"load({network}, \"{run}\"): the run {run_dir}")
         saved = checkpoint.read(run_dir / "best.ckpt")
         wanted = {f"params/{layer[len(prefix) + 1:]}.{name}": value.shape
                   for layer in params if layer.split(".")[0] == prefix
                   for name, value in params[layer].items()}
         checkpoint.expect({k: v for k, v in saved.tensors.items() if k in wanted}, wanted,
-                          f"load({network}, \"{run}\"): ", plan.data.span, code="E082")
+                          f"load({network}, \"{run}\"): ", span, code="E082")
         for layer in [k for k in params if k.split(".")[0] == prefix]:
             for name in params[layer]:
                 params[layer][name] = jnp.asarray(
                     saved.tensors[f"params/{layer[len(prefix) + 1:]}.{name}"])
     return params
+
+
+def load_span(plan: TrainPlan, network: str, run: str) -> Span:
+    """Where the train section writes `load(network, "run")` (errors about that run point
+    there); the `data = ...` line when the call is not found as written."""
+    source = plan.data.span.source
+    found = re.search(rf'load\(\s*{re.escape(network)}\s*,\s*"{re.escape(run)}"\s*\)',
+                      source.text if source else "")
+    if not found:
+        return plan.data.span
+    line = source.text.count("\n", 0, found.start()) + 1
+    column = found.start() - (source.text.rfind("\n", 0, found.start()) + 1) + 1
+    return Span(source, line, column, line, column + found.end() - found.start())

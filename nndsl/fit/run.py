@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
-from nndsl.fit import checkpoint
+from nndsl.fit import checkpoint, rundir
 from nndsl.fit.loop import (
     History,
     Trainer,
@@ -50,6 +50,8 @@ class RunOptions:
     started: float = field(default_factory=time.perf_counter)
     # --check-numerics: every step checkified (indices in range, no NaN output), see numerics.
     check_numerics: bool = False
+    # --overwrite: empty run_dir (a run already) before training into it.
+    overwrite: bool = False
 
 
 IN_USE = "E093"
@@ -59,8 +61,13 @@ class NonFinite(Exception):
     """Training produced a non-finite loss; the message says when and where."""
 
 
-def run_name(spec_path: Path, plan: TrainPlan) -> str:
-    return f"{spec_path.stem}-{plan.name or plan.model or 'train'}"
+class Interrupted(KeyboardInterrupt):
+    """Training stopped on Ctrl-C or a signal. The run directory keeps last.ckpt of the last
+    finished epoch (`saved`, 0 for none) and metrics.csv and curves.png up to it."""
+
+    def __init__(self, epoch: int, saved: int, run_dir: Path, signum: int | None):
+        super().__init__(f"interrupted at epoch {epoch}")
+        self.epoch, self.saved, self.run_dir, self.signum = epoch, saved, run_dir, signum
 
 
 def enable_compilation_cache() -> None:
@@ -74,16 +81,43 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     """Fit the plan; returns the test results. Writes everything into options.run_dir."""
     started = time.perf_counter()
     enable_compilation_cache()
+    run_dir = options.run_dir
     epochs = options.epochs or plan.settings["epochs"]
+    if options.resume:
+        epochs, finished = _resumable(plan, options)
+        if finished:
+            console.print(f"{run_dir} is finished: {finished}; nothing to train")
+            return json.loads((run_dir / "results.json").read_text())
     data = load_data(plan)
     trainer = Trainer(plan, data, epochs, options.check_numerics)
-    run_dir = options.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     with _locked(run_dir):
+        if options.overwrite and rundir.is_run(run_dir):
+            rundir.clear(run_dir)
+            console.print(f"--overwrite: replaced the run in {run_dir}")
         if checkpoint.remove_orphans(run_dir):
             console.print(f"removed the unfinished checkpoint files of an interrupted run "
                           f"in {run_dir}")
         return _train(plan, options, console, data, trainer, epochs, started)
+
+
+def _resumable(plan: TrainPlan, options: RunOptions) -> tuple[int, str | None]:
+    """The epochs a resumed run trains to (--epochs, else the run's own), and why it is
+    finished when it is; refuses a run of another spec graph, settings or --set values."""
+    run_dir, span = options.run_dir, rundir.argument_span("--resume", options.run_dir)
+    config = rundir.read_config(run_dir, span)
+    rundir.check_resumable(run_dir, config, plan, dict(options.overrides), span)
+    epochs = options.epochs or config["settings"]["epochs"]
+    results = run_dir / "results.json"
+    if not results.is_file():
+        return epochs, None
+    done = json.loads(results.read_text())["epochs_run"]
+    if done < config["settings"]["epochs"]:
+        return epochs, f"early stopping ended it at epoch {done}"
+    if epochs <= done:
+        return epochs, (f"it trained {done} epochs; pass --epochs N with N > {done} to train "
+                        "it further")
+    return epochs, None
 
 
 @contextmanager
@@ -107,11 +141,13 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
            epochs: int, started: float) -> dict:
     seed, run_dir = plan.settings["seed"], options.run_dir
     params, state, opt_states = trainer.init(seed)
-    params = frozen_params(params, plan, options.runs_root, options.spec_path.stem)
+    params = frozen_params(params, plan, options.runs_root, options.spec_path.stem,
+                           console.print)
     history, first_epoch = History(), 1
     if options.resume:
-        params, state, opt_states, history, first_epoch = _resume(run_dir, trainer,
-                                                                  opt_states)
+        params, state, opt_states, history, first_epoch = _resume(
+            run_dir, trainer, (params, state, opt_states))
+        _extend_config(run_dir, epochs)
     else:
         _write_config(plan, options, epochs, trainer)
     best = _best_so_far(run_dir, trainer) if options.resume else None
@@ -124,7 +160,7 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
     console.print(f"training {', '.join(_trained(plan))} on "
                   f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
                   f"{trainer.steps_per_epoch} steps/epoch) → {run_dir}")
-    epoch = first_epoch - 1
+    saved = first_epoch - 1
     try:
         for epoch in range(first_epoch, epochs + 1):
             params, state, opt_states, train_losses = _epoch(
@@ -135,22 +171,36 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
             console.print(_epoch_line(row))
             if adversarial or improved(monitor_mode(plan, monitor), value, history.best,
                                        min_delta):
-                history.best, history.best_epoch = value, epoch
+                history.best, history.best_epoch = float(value), epoch
                 # A host copy: the device buffers are donated to the next step.
                 best = _host({"params": params, "state": state})
                 checkpoint.write(run_dir / "best.ckpt", {**best, "epoch": epoch})
             _save_last(run_dir, params, state, opt_states, history, epoch)
+            saved = epoch
             if patience and epoch - history.best_epoch >= patience:
                 console.print(f"early stopping: {monitor} has not improved for {patience} epochs;"
                               f" restoring epoch {history.best_epoch}")
                 break
     except KeyboardInterrupt:
-        _save_last(run_dir, params, state, opt_states, history, epoch - 1)
-        console.print(f"\ninterrupted: saved {run_dir / 'last.ckpt'}; continue with "
-                      f"--resume {run_dir}")
-        raise
+        raise _interrupted(run_dir, history, saved) from None
     results = _finish(trainer, best, history, run_dir, started, console)
     return results
+
+
+def _interrupted(run_dir: Path, history: History, saved: int) -> Interrupted:
+    """After Ctrl-C or a signal: last.ckpt already holds epoch `saved` (written as each epoch
+    ends; the parameters of the epoch under way are dropped, its step buffers were donated);
+    metrics.csv and curves.png are written up to it."""
+    kept = History([row for row in history.rows if row["epoch"] <= saved])
+    _write_metrics(run_dir, kept)
+    _plot(run_dir, kept)
+    return Interrupted(saved + 1, saved, run_dir, rundir.stop_requested())
+
+
+def _stop_if_asked(epoch: int) -> None:
+    """Stop between steps when a signal asked for it (nndsl.cli `_on_stop_signals`)."""
+    if rundir.stop_requested() is not None:
+        raise KeyboardInterrupt(f"epoch {epoch}")
 
 
 def _trained(plan: TrainPlan) -> list[str]:
@@ -173,6 +223,7 @@ def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, opt
         task = bar.add_task(f"epoch {epoch}/{epochs}", total=trainer.steps_per_epoch, loss="",
                             rate="")
         for i, (batch, _) in enumerate(trainer.batches("train", trainer.batch, order)):
+            _stop_if_asked(epoch)
             step = (epoch - 1) * trainer.steps_per_epoch + i
             rng = jax.random.fold_in(base, step)
             params, state, opt_states, loss, ok = trainer.step(params, state, opt_states,
@@ -229,15 +280,15 @@ def _save_last(run_dir, params, state, opt_states, history: History, epoch: int)
         "history": history.rows, "best": history.best, "best_epoch": history.best_epoch})
 
 
-def _resume(run_dir: Path, trainer: Trainer, fresh_opt_states):
+def _resume(run_dir: Path, trainer: Trainer, fresh):
     """The run's last checkpoint, checked against this spec; optimizer states take the
-    structure of freshly initialised ones."""
+    structure of freshly initialised ones. A run stopped before its first epoch ended has no
+    last.ckpt: it starts again from `fresh` (parameters, state, optimizer states)."""
     path = run_dir / "last.ckpt"
-    span = trainer.plan.data.span
     if not path.exists():
-        raise error("E083", f"cannot resume: {path} does not exist", span)
+        return (*fresh, History(), 1)
     saved = checkpoint.matching(path, trainer.compiled)
-    opt_states = checkpoint.restore_opt(saved, fresh_opt_states)
+    opt_states = checkpoint.restore_opt(saved, fresh[2])
     history = History(saved["history"], saved["best"], saved["best_epoch"])
     to_device = lambda tree: jax.tree.map(jnp.asarray, tree)  # noqa: E731
     return (to_device(saved["params"]), to_device(saved["state"]),
@@ -265,12 +316,29 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
         "settings": {**plan.settings, "epochs": epochs}, "batch": trainer.batch,
         "metrics": list(plan.metrics),
         "spec_sha256": hashlib.sha256(options.spec_path.read_bytes()).hexdigest(),
-        "set": {name: value for name, value in options.overrides},
+        "set": rundir.plain_set(dict(options.overrides)),
         "shapes": {name: list(shape) for name, shape in
                    checkpoint.spec_shapes(trainer.compiled).items()},
+        "fingerprint": rundir.fingerprint(plan, dict(options.overrides), epochs),
     }
-    (options.run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    _write_json(options.run_dir / "config.json", config)
     data_encoding.write(options.run_dir, plan.data.values.get("encoding"))  # data.json
+
+
+def _extend_config(run_dir: Path, epochs: int) -> None:
+    """A resumed run trains to `epochs`: config.json says so, and results.json (of the run
+    as it ended before) goes until this one finishes."""
+    path = run_dir / "config.json"
+    config = json.loads(path.read_text())
+    config["settings"]["epochs"] = epochs
+    if "fingerprint" in config:
+        config["fingerprint"]["settings"]["settings"]["epochs"] = epochs
+    _write_json(path, config)
+    (run_dir / "results.json").unlink(missing_ok=True)
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, indent=2, default=checkpoint.plain))
 
 
 def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, started,

@@ -79,7 +79,8 @@ def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None,
         trial.result, trial.status = json.loads(results.read_text()), "done (earlier)"
         return trial
     trial.status = "running"
-    command = [sys.executable, "-m", "nndsl", "train", str(spec), "--quiet",
+    # A trial that did not finish before (failed, interrupted) is trained again from the start.
+    command = [sys.executable, "-m", "nndsl", "train", str(spec), "--quiet", "--overwrite",
                "--out", str(trial.run_dir), *extra, *trial.set_args]
     command += ["--train", train] if train else []
     command += ["--epochs", str(epochs)] if epochs else []
