@@ -74,7 +74,7 @@ def test_resume_refuses_another_graph_setting_or_set_value(tmp_path, capsys):
     capsys.readouterr()
     cases = [
         (["--set", "width=8"], "--set width: not set in the run, `8` now"),
-        ([], "the spec's graph: changed `dense_1`; added `relu_0`; removed `tanh_0`"),
+        ([], "the spec's graph: changed `logit`; added `relu_0`; removed `tanh_0`"),
         ([], "the train setting `objectives[0].optimizer.lr`"),
     ]
     edits = [text, text.replace("dense(width) -> tanh", "dense(width) -> relu"),
