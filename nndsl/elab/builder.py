@@ -162,6 +162,10 @@ class GraphBuilder:
                   state_shapes=None) -> Node:
         frame = self._frame
         node_id = frame.prefix + frame.fresh(op.name)
+        # A train section and the model it runs name nodes from separate counters in one
+        # graph: a name already taken would replace that node, so take the next one.
+        while node_id in self._graph.nodes:
+            node_id = frame.prefix + frame.fresh(op.name)
         key = f"{frame.param_prefix}{node_id[len(frame.prefix):]}."
         params = {name: ParamSpec(key + name, tuple(shape), init, frozen_from=None)
                   for name, (shape, init) in param_shapes.items()}
