@@ -112,7 +112,8 @@ NET = ("network N {{\n  input ids: [B, T] i32\n  input h: [B, T, 8]\n  input img
 
 
 @pytest.mark.parametrize("expr,where,code,phrase", [
-    ("self_attention(h, 2, mask=0)", "5:35", "E020", "`self_attention` expects a tensor for `mask`"),
+    ("self_attention(h, 2, mask=0)", "5:35", "E020",
+     "`self_attention` expects a tensor for `mask`"),
     ("self_attention(h, 2, mask=h)", "5:14", "E030",
      "the mask [B, T, 8] must have the shape [B, T] of the input's positions"),
     ("self_attention(h, 2, mask=ids, mask=ids)", "5:45", "E022", "`mask` is given twice"),
