@@ -93,6 +93,28 @@ class Member(Node):
 
 
 @dataclass(frozen=True)
+class SliceItem(Node):
+    """`start:stop:step` inside `x[...]`; a part left out is None."""
+
+    start: Node | None
+    stop: Node | None
+    step: Node | None
+
+
+@dataclass(frozen=True)
+class EllipsisItem(Node):
+    """`...` inside `x[...]`: as many whole axes as the other items leave."""
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    """`obj[item, ...]`: indexing and slicing a tensor's non-batch axes."""
+
+    obj: Node
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
 class Pipeline(Node):
     """`a -> f -> g`: the first item is the value, the rest are stages."""
 

@@ -256,6 +256,16 @@ class _ToAst(Transformer):
         obj, name = children
         return ast.Member(self._span(meta), obj, str(name), self._tok(name))
 
+    def index(self, meta, children):
+        return ast.Index(self._span(meta), children[0],
+                         tuple(c for c in children[1:] if c is not None))
+
+    def slice_item(self, meta, children):
+        return ast.SliceItem(self._span(meta), *children)
+
+    def ellipsis(self, meta, children):
+        return ast.EllipsisItem(self._span(meta))
+
     def name(self, meta, children):
         return ast.Name(self._span(meta), str(children[0]))
 

@@ -102,12 +102,14 @@ TABLE = {
         np.any(np.argsort(-a, -1)[..., :2] == b.argmax(-1)[..., None], -1))),
     "cross_entropy": ("cross_entropy(a, softmax(b), reduce=sum)", lambda a, b: np.mean(
         -(_softmax(b) * np.log(_softmax(a))).sum((1, 2)))),
+    "slice": ("a[:, -1, 1::2]", lambda a, b: a[:, -1, 1::2]),
+    "compare": ("a > b", lambda a, b: (a > b).astype(float)),
 }
 # Covered by dedicated tests (test_lowering, test_recurrence, test_training).
 ELSEWHERE = {"dense", "conv", "conv_transpose", "embed", "batchnorm", "layernorm",
              "self_attention", "attention", "relu", "softmax", "maxout", "maxpool", "avgpool",
              "global_avgpool", "global_maxpool", "flatten", "transpose", "concat", "split",
-             "bce", "mse", "mae", "kl_normal", "distill", "accuracy"}
+             "bce", "mse", "mae", "kl_normal", "distill", "accuracy", "crop"}
 
 
 def _scaled(p, normalised):

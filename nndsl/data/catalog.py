@@ -57,6 +57,13 @@ SOURCES = {s.name: s for s in [
                lambda a: {"src": _t(a["length"], dtype="i32"),
                           "tgt_in": _t(a["length"], dtype="i32"),
                           "tgt": _t(a["length"], dtype="i32")}),
+    # Sequence reversal with variable lengths and padding (issue 13: masks).
+    DataSource("reverse_padded", "Write a variable-length sequence backwards after a "
+               "separator, padded with 0 (next-token fields for a causal model).",
+               (Hyper("max_length", "int", 8, low=1),
+                Hyper("symbols", "int", 8, low=2), *_sizes(20000)),
+               lambda a: {"x": _t(2 * a["max_length"] + 1, dtype="i32"),
+                          "y": _t(2 * a["max_length"] + 1, dtype="i32")}),
     DataSource("waves", "Noisy sine, square and sawtooth waves, three classes.",
                (Hyper("length", "int", 128, low=2), *_sizes(6000),
                 Hyper("noise", "float", 0.3, low=0)),

@@ -98,6 +98,26 @@ def reverse(args: dict) -> Splits:
     return _split_counts(make, args)
 
 
+def reverse_padded(args: dict) -> Splits:
+    """Issue 13's masked task: x = 0..0 s_1..s_n SEP s_n..s_1 0..0, each padding run
+    max_length - n long (so SEP sits at position max_length), n drawn from [1, max_length],
+    symbols 1..symbols, SEP = symbols + 1. y is the next token where it belongs to the
+    reversal (from SEP on) and 0 elsewhere, so `mask=y != 0` scores exactly the n reversed
+    tokens; a causal model reading x sees the left padding before every real token."""
+    high, symbols = args["max_length"], args["symbols"]
+
+    def make(n, rng):
+        lengths = rng.randint(1, high + 1, size=n)
+        x, y = np.zeros((n, 2 * high + 1), np.int32), np.zeros((n, 2 * high + 1), np.int32)
+        for row, length in enumerate(lengths):
+            s = rng.randint(1, symbols + 1, size=length)
+            x[row, high - length:high + length + 1] = np.concatenate([s, [symbols + 1], s[::-1]])
+            y[row, high:high + length] = s[::-1]
+        return {"x": x, "y": y}
+
+    return _split_counts(make, args)
+
+
 def waves(args: dict) -> Splits:
     """Class 0 sine, 1 square, 2 sawtooth; random frequency and phase, Gaussian noise."""
     length = args["length"]
@@ -152,5 +172,5 @@ def digits_domains(args: dict) -> Splits:
     return split_fraction(fields, args["val"], args["test"], args["seed"])
 
 
-LOADERS = {f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, waves,
-                                   digit_pairs, digits_domains)}
+LOADERS = {f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, reverse_padded,
+                                   waves, digit_pairs, digits_domains)}

@@ -199,7 +199,9 @@ class GraphBuilder:
         frame, nodes = self._frame, self._graph.nodes
         if name is None:
             local = frame.fresh(op.name)
-            while frame.prefix + local in nodes:  # skip names a layer was given
+            # Skip names a layer was given, and those of the model a train section runs in
+            # the same graph (its counters are its own): a taken name would replace a node.
+            while frame.prefix + local in nodes:
                 local = frame.fresh(op.name)
             return local
         other = nodes.get(frame.prefix + name.id)

@@ -63,7 +63,7 @@ def _call_op(el, op: OpDef, args, kwargs, span: Span):
                     f"({', '.join(op.inputs)}), got {len(args)}", span)
     tensors = [_tensor_arg(el, a, op, i) for i, a in enumerate(args[:n_tensors])]
     kwargs, name = take_name(kwargs, op.name)
-    given, kwargs = _keyword_inputs(op, kwargs)
+    given, kwargs = _keyword_inputs(el, op, kwargs)
     hypers = bind_hypers(_sized_by(op, given), args[n_tensors:], kwargs, span, op.name,
                          inputs=op.inputs, keyword_inputs=[key for key, _ in op.keyword_inputs])
     if op.sees_batch:
@@ -73,8 +73,9 @@ def _call_op(el, op: OpDef, args, kwargs, span: Span):
     return outs if len(outs) > 1 else outs[0]
 
 
-def _keyword_inputs(op: OpDef, kwargs) -> tuple[dict[str, Tensor], list]:
-    """Split off the tensors passed by keyword (`table=W`) from the hyperparameters."""
+def _keyword_inputs(el, op: OpDef, kwargs) -> tuple[dict[str, Tensor], list]:
+    """Split off the tensors passed by keyword (`table=W`, `mask=ids != 0`) from the
+    hyperparameters."""
     names = {name for name, _ in op.keyword_inputs}
     given: dict[str, Tensor] = {}
     rest = []
@@ -87,6 +88,13 @@ def _keyword_inputs(op: OpDef, kwargs) -> tuple[dict[str, Tensor], list]:
             raise error("E020", f"`{op.name}` expects a tensor for `{name}`, got "
                         f"{describe(arg.value)}", arg.span,
                         hint=f"declare one with `param W: [...]` and pass `{name}=W`")
+        elif arg.value.ref.node not in el.builder.graph.nodes:
+            # A repeated stage's or a cell's body is a graph of its own: it reads only its
+            # inputs (and a cell its states and static inputs).
+            raise error("E162", f"`{op.name}`'s `{name}` comes from outside the repeated "
+                        "stage or cell it is used in", arg.span,
+                        hint="write the repetitions out (one call each), or pass the stage "
+                        "once without `* n`")
         else:
             given[name] = arg.value
     return given, rest

@@ -16,6 +16,7 @@ from nndsl.elab import builtins, calls, definitions, statements
 from nndsl.elab.builder import Frame, GraphBuilder, Limits
 from nndsl.elab.fold import fold, negate
 from nndsl.elab.repeat import repeat
+from nndsl.elab.subscript import index_tensor
 from nndsl.elab.values import (
     Arg,
     Builtin,
@@ -31,6 +32,7 @@ from nndsl.elab.values import (
 )
 from nndsl.ir import Graph, Sym, TensorType
 from nndsl.ops import BINARY_OPS, REGISTRY, USER_OPS, Word
+from nndsl.ops.index import COMPARISONS as TESTS
 from nndsl.program import Program
 from nndsl.source import Span, did_you_mean, error
 
@@ -193,6 +195,8 @@ class Elaborator:
             return repeat(left, right, expr, self.limits)
         if is_constant(left) and is_constant(right):
             return fold(expr.op, left, right, expr.span)
+        if expr.op in TESTS and any(isinstance(v, Tensor) for v in (left, right)):
+            return self._compare(expr, left, right)
         if expr.op not in BINARY_OPS:
             raise error("E014", f"`{expr.op}` compares compile-time constants; got "
                         f"{describe(left)} and {describe(right)}", expr.span)
@@ -202,6 +206,12 @@ class Elaborator:
         tensors = [self._as_tensor(v, e) for v, e in ((left, expr.left), (right, expr.right))]
         return self.builder.emit(REGISTRY[BINARY_OPS[expr.op]], tensors, {}, expr.span,
                                  f"{expr.op}")[0]
+
+    def _compare(self, expr: ast.BinOp, left, right) -> Tensor:
+        """`ids == 0`: an elementwise comparison, a bool tensor (masks)."""
+        tensors = [self._as_tensor(v, e) for v, e in ((left, expr.left), (right, expr.right))]
+        return self.builder.emit(REGISTRY["compare"], tensors, {"test": TESTS[expr.op]},
+                                 expr.span, expr.op)[0]
 
     def _as_tensor(self, value, expr: ast.Node) -> Tensor:
         if isinstance(value, Tensor):
@@ -225,6 +235,9 @@ class Elaborator:
             return value.fields[expr.name]
         raise error("E016", f"`.{expr.name}` selects an output of a network with several; "
                     f"this is {describe(value)}", expr.name_span)
+
+    def _eval_Index(self, expr: ast.Index):
+        return index_tensor(self, expr, self.eval(expr.obj))
 
     def _eval_Pipeline(self, expr: ast.Pipeline):
         head = self.eval(expr.stages[0])

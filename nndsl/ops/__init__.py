@@ -7,6 +7,7 @@ from nndsl.ops import (
     arith,
     attention,
     control,
+    index,
     layers,
     loss,
     norm,
@@ -18,8 +19,8 @@ from nndsl.ops.base import REQUIRED, Hyper, HyperError, OpDef, OpError, Word
 
 REGISTRY: dict[str, OpDef] = {}
 
-for _module in (layers, norm, activation, pooling, shape, arith, attention, stochastic, loss,
-                control):
+for _module in (layers, norm, activation, pooling, shape, index, arith, attention, stochastic,
+                loss, control):
     for _op in _module.OPS:
         assert _op.name not in REGISTRY, f"op {_op.name} registered twice"
         REGISTRY[_op.name] = _op

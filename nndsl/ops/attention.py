@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nndsl.ir import TensorType
 from nndsl.ops.base import (
     Hyper,
     OpDef,
@@ -15,6 +16,18 @@ from nndsl.ops.base import (
 from nndsl.ops.flops import MULTIPLY_ADD, SOFTMAX_PER_ELEMENT
 
 
+def _check_mask(ins, n_inputs: int, keys: TensorType, what: str) -> None:
+    """A mask over the keys [B, S] (given after the `n_inputs` inputs, when given): true
+    (non-zero) where a position may be attended to."""
+    if len(ins) == n_inputs:
+        return
+    mask, want = ins[-1], keys.shape[:2]
+    if mask.shape != want:
+        raise OpError(f"the mask {shape_str(mask.shape)} must have the shape {shape_str(want)} "
+                      f"of the {what}'s positions",
+                      hint="one entry per position, true where it counts: `mask=ids != 0`")
+
+
 def _self_shape(ins, hp):
     x = ins[0]
     need_rank(x, (3,), "[B, T, D]")
@@ -22,6 +35,7 @@ def _self_shape(ins, hp):
     d = need_static(x.shape[-1], "the feature dimension of self_attention's input")
     if d % hp["heads"]:
         raise OpError(f"{hp['heads']} heads must divide the feature dimension {d}")
+    _check_mask(ins, 1, x, "input")
     return x
 
 
@@ -51,7 +65,7 @@ def _per_score(scores: int) -> int:
 
 
 def _attn_shape(ins, hp):
-    query, memory = ins
+    query, memory = ins[:2]
     need_rank(memory, (3,), "memory [B, S, M]")
     need_rank(query, (2, 3), "query [B, H] or [B, T, H]")
     need_float(query, "attention")
@@ -62,11 +76,12 @@ def _attn_shape(ins, hp):
     if query.shape[0] != memory.shape[0]:
         raise OpError(f"query {shape_str(query.shape)} and memory {shape_str(memory.shape)} "
                       "have different batch dimensions")
+    _check_mask(ins, 2, memory, "memory")
     return query.with_shape(query.shape[:-1] + (m,))
 
 
 def _attn_params(ins, hp):
-    query, memory = ins
+    query, memory = ins[:2]
     h, m = query.shape[-1], memory.shape[-1]
     if hp["kind"] == "dot":
         return {"wq": ((h, m), "glorot_uniform")}
@@ -79,7 +94,7 @@ def _attn_flops(ins, outs, hp):
     """dot: the query's projection, scores and context (multiply-adds), scaling and softmax
     per score. additive: both projections, the add and tanh per hidden unit of each
     query-memory pair, its product with v, a softmax per score and the context."""
-    query, memory = ins
+    query, memory = ins[:2]
     s, m, h = memory.shape[1], memory.shape[2], query.shape[-1]
     steps = query.shape[1] if query.rank == 3 else 1
     if not isinstance(s, int) or not isinstance(steps, int):
@@ -98,16 +113,19 @@ def _attn_flops(ins, outs, hp):
 _OPS = [
     OpDef("self_attention", "attention",
           "Multi-head scaled dot-product self-attention over [B, T, D]; `causal` masks the "
-          "future.", ("x",), _self_shape,
-          (Hyper("heads", "int", 1, low=1), Hyper("causal", "bool", False)), _self_params,
-          flops=_self_flops, inits=("glorot_uniform", "zeros")),
+          "future, `mask` [B, T] (true where a position counts) hides padding.", ("x",),
+          _self_shape, (Hyper("heads", "int", 1, low=1), Hyper("causal", "bool", False)),
+          _self_params, flops=_self_flops, inits=("glorot_uniform", "zeros"),
+          keyword_inputs=(("mask", ()),), differentiable=(True, False)),
     OpDef("attention", "attention",
           "Attend from a query [B, H] (or [B, T, H]) over a memory [B, S, M]; returns the "
-          "context [B, M] (or [B, T, M]). kind=dot (Luong) or additive (Bahdanau).",
+          "context [B, M] (or [B, T, M]). kind=dot (Luong) or additive (Bahdanau); `mask` "
+          "[B, S] (true where a memory position counts) hides padding.",
           ("query", "memory"), _attn_shape,
           (Hyper("kind", "word", "dot", choices=("dot", "additive")),
            Hyper("heads", "int", 1, low=1), Hyper("units", "int", None, low=1)),
-          _attn_params, flops=_attn_flops, inits=("glorot_uniform",)),
+          _attn_params, flops=_attn_flops, inits=("glorot_uniform",),
+          keyword_inputs=(("mask", ()),), differentiable=(True, True, False)),
 ]
 
 
@@ -117,35 +135,56 @@ def _heads(x, heads):
     return x.reshape(b, t, heads, d // heads).transpose(0, 2, 1, 3)
 
 
+def _key_mask(xs, n_inputs: int):
+    """The mask input [B, S] (after the `n_inputs` inputs) as booleans [B, 1, 1, S] (true: may
+    be attended to), or None when there is none."""
+    return (xs[-1] != 0)[:, None, None, :] if len(xs) > n_inputs else None
+
+
+def _weights(ctx, scores, keep):
+    """Softmax attention weights over the last axis, exactly zero where `keep` (None: keep
+    all; else broadcasting to the scores) is false; a query that may see nothing gets no
+    weights at all (zeros, not NaN and not a uniform average over hidden positions)."""
+    jnp = ctx.jnp
+    if keep is None:
+        return ctx.nn.softmax(scores, axis=-1)
+    hidden = jnp.where(keep, scores, jnp.finfo(scores.dtype).min)
+    return jnp.where(keep, ctx.nn.softmax(hidden, axis=-1), 0)
+
+
 def _lower_self_attention(ctx, node, xs):
     x, hp, p = xs[0], node.attrs, ctx.params_of(node)
     jnp, heads = ctx.jnp, hp["heads"]
     q, k, v = (_heads(x @ p[f"w{n}"] + p[f"b{n}"], heads) for n in "qkv")
     scores = q @ k.transpose(0, 1, 3, 2) / jnp.sqrt(q.shape[-1]).astype(x.dtype)
+    keep = _key_mask(xs, 1)
     if hp["causal"]:
         t = x.shape[1]
-        scores = jnp.where(jnp.tril(jnp.ones((t, t), bool)), scores, -jnp.inf)
-    out = ctx.nn.softmax(scores, axis=-1) @ v
+        causal = jnp.tril(jnp.ones((t, t), bool))
+        keep = causal if keep is None else keep & causal
+    out = _weights(ctx, scores, keep) @ v
     b, _, t, _ = out.shape
     return out.transpose(0, 2, 1, 3).reshape(b, t, -1) @ p["wo"] + p["bo"]
 
 
 def _lower_attention(ctx, node, xs):
     """Context vectors: a softmax over the memory's S positions, weighting the memory."""
-    query, memory = xs
+    query, memory = xs[:2]
     hp, p, jnp = node.attrs, ctx.params_of(node), ctx.jnp
     single = query.ndim == 2
     q = query[:, None, :] if single else query                  # [B, T, H]
+    keep = _key_mask(xs, 2)                                      # [B, 1, 1, S]
     if hp["kind"] == "additive":
         hidden = jnp.tanh((q @ p["wq"])[:, :, None, :] + (memory @ p["wk"])[:, None, :, :])
-        weights = ctx.nn.softmax(hidden @ p["v"], axis=-1)       # [B, T, S]
+        scores = hidden @ p["v"]                                 # [B, T, S]
+        weights = _weights(ctx, scores, None if keep is None else keep[:, 0])
         context = weights @ memory
     else:
         heads = hp["heads"]
         qh = _heads(q @ p["wq"], heads)                          # [B, h, T, M/h]
         kh = _heads(memory, heads)                               # [B, h, S, M/h]
         scores = qh @ kh.transpose(0, 1, 3, 2) / jnp.sqrt(qh.shape[-1]).astype(q.dtype)
-        context = ctx.nn.softmax(scores, axis=-1) @ kh
+        context = _weights(ctx, scores, keep) @ kh
         b, _, t, _ = context.shape
         context = context.transpose(0, 2, 1, 3).reshape(b, t, -1)
     return context[:, 0, :] if single else context

@@ -31,8 +31,20 @@ def _class_labels(logits: TensorType, labels: TensorType, op: str) -> None:
                       f"{shape_str(logits.shape[:-1])}")
 
 
+def _check_mask(ins) -> None:
+    """A mask [B, ...] over the labels' positions: true (non-zero) where a position counts."""
+    if len(ins) == 2:  # logits and labels, no mask
+        return
+    mask, want = ins[-1], ins[0].shape[:-1]
+    if mask.shape != want:
+        raise OpError(f"the mask {shape_str(mask.shape)} must have the shape {shape_str(want)} "
+                      f"of the labels", hint="one entry per label, true where it counts: "
+                      "`mask=y != 0`")
+
+
 def _classification(ins, hp):
     _class_labels(ins[0], ins[1], "cross_entropy")
+    _check_mask(ins)
     return SCALAR
 
 
@@ -59,6 +71,7 @@ def _pair_with_target(ins, hp):
 
 def _metric_classes(ins, hp):
     _class_labels(ins[0], ins[1], "accuracy")
+    _check_mask(ins)
     return SCALAR
 
 
@@ -66,20 +79,26 @@ def _metric_classes(ins, hp):
 _CLASSES = (Indexes(1, "labels", "the logits have {n} classes", into=0),)
 
 
-def _loss(name, doc, inputs, rule, diff, *hypers, reduce=_REDUCE, indexes=()):
+# A mask [B, ...] by keyword (`mask=y != 0`): only the positions it holds count.
+_MASK = (("mask", ()),)
+
+
+def _loss(name, doc, inputs, rule, diff, *hypers, reduce=_REDUCE, indexes=(), masked=False):
     return OpDef(name, "loss", doc, inputs, rule, (*hypers, reduce), differentiable=diff,
-                 kind="loss", indexes=indexes)
+                 kind="loss", indexes=indexes, keyword_inputs=_MASK if masked else ())
 
 
-def _metric(name, doc, inputs, rule, *hypers, direction="max", indexes=()):
+def _metric(name, doc, inputs, rule, *hypers, direction="max", indexes=(), masked=False):
     return OpDef(name, "metric", doc, inputs, rule, tuple(hypers), differentiable=False,
-                 kind="metric", direction=direction, indexes=indexes)
+                 kind="metric", direction=direction, indexes=indexes,
+                 keyword_inputs=_MASK if masked else ())
 
 
 _OPS = [
     _loss("cross_entropy", "Softmax cross-entropy of logits [B, ..., K] against integer "
-          "labels [B, ...] (or soft targets).", ("logits", "labels"), _classification,
-          (True, False), indexes=_CLASSES),
+          "labels [B, ...] (or soft targets); with `mask` [B, ...], only the positions it "
+          "holds count.", ("logits", "labels"), _classification, (True, False),
+          indexes=_CLASSES, masked=True),
     _loss("bce", "Binary cross-entropy with logits; targets broadcast (`bce(score, 1)`).",
           ("logits", "targets"), _elementwise_pair, (True, False)),
     _loss("mse", "Mean squared error.", ("prediction", "target"), _elementwise_pair, True),
@@ -97,12 +116,14 @@ _OPS = [
     _loss("distill", "Cross-entropy between softened teacher and student distributions, "
           "scaled by temperature**2.", ("student", "teacher"), _same_shape_pair, (True, False),
           Hyper("temperature", "float", 1.0, low=0, low_open=True)),
-    _metric("accuracy", "Fraction of argmax(logits) equal to the labels.", ("logits", "labels"),
-            _metric_classes, indexes=_CLASSES),
+    _metric("accuracy", "Fraction of argmax(logits) equal to the labels (of the positions "
+            "`mask` holds, when given).", ("logits", "labels"), _metric_classes,
+            indexes=_CLASSES, masked=True),
     _metric("binary_accuracy", "Fraction of (logits > 0) equal to the targets.",
             ("logits", "targets"), _elementwise_pair),
-    _metric("top_k", "Fraction of labels among the k largest logits.", ("logits", "labels"),
-            _metric_classes, Hyper("k", "int", 5, low=1), indexes=_CLASSES),
+    _metric("top_k", "Fraction of labels among the k largest logits (of the positions "
+            "`mask` holds, when given).", ("logits", "labels"), _metric_classes,
+            Hyper("k", "int", 5, low=1), indexes=_CLASSES, masked=True),
     OpDef("l1", "regulariser", "Sum of absolute values of the given parameters.", (),
           lambda ins, hp: SCALAR, kind="regulariser"),
     OpDef("l2", "regulariser", "Half the sum of squares of the given parameters.", (),
@@ -110,12 +131,24 @@ _OPS = [
 ]
 
 
-def _reduce(ctx, per_element, hp):
-    """reduce=mean: mean over everything; reduce=sum: sum over non-batch axes, mean over batch."""
+def _reduce(ctx, per_element, hp, mask=None):
+    """reduce=mean: mean over everything; reduce=sum: sum over non-batch axes, mean over batch.
+
+    With a mask, only the positions it holds count: the mean is over them alone."""
     jnp = ctx.jnp
+    if mask is not None:
+        keep = mask != 0
+        per_element = jnp.where(keep, per_element, 0)  # a masked-out NaN or inf stays out
+        if hp.get("reduce", "mean") == "mean":
+            return jnp.sum(per_element) / jnp.maximum(jnp.sum(keep), 1).astype(per_element.dtype)
     if hp.get("reduce", "mean") == "mean" or per_element.ndim == 0:
         return jnp.mean(per_element)
     return jnp.mean(jnp.sum(per_element.reshape(per_element.shape[0], -1), axis=1))
+
+
+def _mask(xs):
+    """The mask input of a masked loss or metric (after logits and labels), or None."""
+    return xs[2] if len(xs) > 2 else None
 
 
 def _class_log_likelihood(ctx, logits, labels):
@@ -126,7 +159,7 @@ def _class_log_likelihood(ctx, logits, labels):
 
 
 def _cross_entropy(ctx, node, xs):
-    return _reduce(ctx, -_class_log_likelihood(ctx, xs[0], xs[1]), node.attrs)
+    return _reduce(ctx, -_class_log_likelihood(ctx, xs[0], xs[1]), node.attrs, _mask(xs))
 
 
 def _bce(ctx, node, xs):
@@ -180,10 +213,11 @@ def _predicted(ctx, logits):
 
 
 def _accuracy(ctx, node, xs):
-    logits, labels = xs
+    logits, labels = xs[:2]
     if ctx.jnp.issubdtype(labels.dtype, ctx.jnp.floating):
         labels = ctx.jnp.argmax(labels, axis=-1)
-    return ctx.jnp.mean((_predicted(ctx, logits) == labels).astype(ctx.jnp.float32))
+    hits = (_predicted(ctx, logits) == labels).astype(ctx.jnp.float32)
+    return _reduce(ctx, hits, {}, _mask(xs))
 
 
 def _binary_accuracy(ctx, node, xs):
@@ -193,10 +227,11 @@ def _binary_accuracy(ctx, node, xs):
 
 
 def _top_k(ctx, node, xs):
-    logits, labels = xs
+    logits, labels = xs[:2]
     k = min(node.attrs["k"], logits.shape[-1])
     top = ctx.lax.top_k(logits, k)[1]
-    return ctx.jnp.mean(ctx.jnp.any(top == labels[..., None], axis=-1).astype(ctx.jnp.float32))
+    hits = ctx.jnp.any(top == labels[..., None], axis=-1).astype(ctx.jnp.float32)
+    return _reduce(ctx, hits, {}, _mask(xs))
 
 
 def _regulariser(fn):
