@@ -18,9 +18,10 @@ import nndsl  # noqa: E402
 def main() -> None:
     out = ROOT / "docs" / "gallery"
     out.mkdir(exist_ok=True)
-    lines = ["# Gallery", "", "Every network of the contract specs, drawn by `nndsl render` "
-             "(regenerate with `python docs/make_gallery.py`).", ""]
-    for spec in sorted((ROOT / "specs").glob("*.nn")):
+    lines = ["# Gallery", "", "Every network of the specs in specs/ and specs/zoo/, drawn by "
+             "`nndsl render` (regenerate with `python docs/make_gallery.py`).", ""]
+    specs = sorted((ROOT / "specs").glob("*.nn")) + sorted((ROOT / "specs" / "zoo").glob("*.nn"))
+    for spec in specs:
         for name in nndsl.load(spec).program.networks:
             target = out / f"{spec.stem}-{name}.svg"
             subprocess.run([sys.executable, "-m", "nndsl.cli", "render", str(spec), "--model",

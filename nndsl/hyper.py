@@ -89,8 +89,15 @@ def _refuse_tensors(hypers: Sequence[Hyper], args: Sequence[Arg],
             raise error("E150", f"`{signature(what, inputs, hypers, keyword_inputs)}` takes "
                         f"{takes}: this "
                         f"tensor {arg.value.type} would be its hyperparameter `{name}`",
-                        arg.span, hint="tensors come first (or through `->`); the other "
-                        "arguments are numbers, words or lists")
+                        arg.span, hint=_tensor_slot_hint(keyword_inputs))
+
+
+def _tensor_slot_hint(keyword_inputs: Sequence[str]) -> str:
+    hint = ("tensors come first (or through `->`); the other arguments are numbers, words or "
+            "lists")
+    if keyword_inputs:
+        hint += "; " + ", ".join(f"`{k}=`" for k in keyword_inputs) + " takes a tensor by keyword"
+    return hint
 
 
 def bind_hypers(hypers: Sequence[Hyper], args: Sequence[Arg],

@@ -141,11 +141,12 @@ def test_a_tensor_in_a_hyperparameter_slot_names_the_signature(write_spec, capsy
     err = capsys.readouterr().err
     assert f":{where}: error[E150]" in err, err
     op = expr.split("(")[0].split()[-1]
-    signature = {"self_attention": "`self_attention(x, heads=1, causal=false)` takes one "
-                                   "tensor, `x`",
+    signature = {"self_attention": "`self_attention(x, heads=1, causal=false, mask=tensor)` "
+                                   "takes one tensor, `x`",
                  "dense": "`dense(x, units, bias=true, norm=none)` takes one tensor, `x`"}[op]
     assert signature in err
     assert f"this tensor [B, 8, 8] would be its hyperparameter `{slot}`" in err
+    assert ("`mask=` takes a tensor by keyword" in err) == (op == "self_attention")
     assert "Traceback" not in err
 
 

@@ -64,7 +64,10 @@ def test_reverser_and_transformer_shapes():
 
 
 @pytest.mark.parametrize("spec,network,count", [
-    ("vgg16.nn", "VGG16", 138_357_544),  # torchvision.models.vgg16
+    ("zoo/vgg16.nn", "VGG16", 138_357_544),  # torchvision.models.vgg16
+    ("zoo/gpt2_small.nn", "GPT2", 124_439_808),  # Hugging Face gpt2 (tied LM head)
+    ("zoo/bert_base.nn", "BertBase", 109_482_240),  # Hugging Face bert-base-uncased
+    ("zoo/unet.nn", "UNet", 31_030_658),  # Ronneberger et al., tests/test_published_models.py
     ("resnet.nn", "ResNet18", 11_689_512),  # torchvision.models.resnet18
     ("lenet5.nn", "LeNet5", 33_078),
 ])

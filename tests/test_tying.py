@@ -108,6 +108,6 @@ def test_table_errors(write_spec):
 
 
 def test_gpt2_small_has_gpt2s_parameter_count():
-    graph = nndsl.load(ROOT / "specs" / "gpt2_small.nn").network("GPT2")
+    graph = nndsl.load(ROOT / "specs" / "zoo" / "gpt2_small.nn").network("GPT2")
     assert count_params(graph) == 124_439_808
     assert str(graph.type_of(graph.outputs["logits"])) == "[B, 1024, 50257]"
