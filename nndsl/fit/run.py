@@ -314,7 +314,7 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
                         "schedule": o.schedule.name if o.schedule else "constant"}
                        for o in plan.objectives],
         "settings": {**plan.settings, "epochs": epochs}, "batch": trainer.batch,
-        "metrics": list(plan.metrics),
+        "metrics": dict(plan.metric_expressions),
         "spec_sha256": hashlib.sha256(options.spec_path.read_bytes()).hexdigest(),
         "set": rundir.plain_set(dict(options.overrides)),
         "shapes": {name: list(shape) for name, shape in
