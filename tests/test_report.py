@@ -132,7 +132,7 @@ def test_epoch_lines_say_duration_speed_and_each_saved_best(tmp_path, capsys, wr
     assert len(epochs) == 3
     for line in epochs:
         assert re.fullmatch(r"epoch +\d  train_loss \d\.\d{4}  val_loss \d\.\d{4}  "
-                            r"val_acc \d\.\d{4}  \d+\.\d s  [\d,]+ ex/s", line), line
+                            r"val_acc \d\.\d{4}  (\d+\.\d s|\d+ ms)  [\d,]+ ex/s", line), line
     rows = _rows(tmp_path / "r" / "metrics.csv")
     best = [line for line in lines if line.startswith("saved best")]
     assert best[0] == f"saved best (epoch 1, val_loss {float(rows[0]['val_loss']):.4f})"

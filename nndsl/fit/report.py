@@ -205,11 +205,12 @@ def _duration(seconds: float) -> str:
 
 
 def epoch_line(row: dict, timing: dict[str, float]) -> str:
-    """`epoch   3  train_loss 0.1234  val_loss 0.2345  2.1 s  8,400 ex/s`."""
+    """`epoch   3  train_loss 0.1234  val_loss 0.2345  2.1 s  8,400 ex/s` (`45 ms` below 0.1 s)."""
     parts = [f"epoch {row['epoch']:>3}"]
     parts += [f"{k} {v:.4f}" for k, v in row.items() if k not in NOT_FIGURES]
     if timing:
-        parts += [f"{timing['epoch_seconds']:.1f} s",
+        seconds = timing["epoch_seconds"]
+        parts += [f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms",
                   f"{timing['examples_per_second']:,.0f} ex/s"]
     return "  ".join(parts)
 
