@@ -40,7 +40,9 @@ class TensorBoardLog:
                         "is not installed", file_span(run_dir),
                         hint="pip install 'nndsl[log]'") from None
         self.run_dir, self._picture, self._note = run_dir, picture, note
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"), flush_secs=5)
+        # Written to disk every second by the writer's own thread: a killed run loses at
+        # most its last second, and short epochs do not wait for a flush each.
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"), flush_secs=1)
         self._step = 0
 
     def on_start(self) -> None:
@@ -73,7 +75,6 @@ class TensorBoardLog:
         for name, value in row.items():
             if name != "epoch":
                 self.writer.add_scalar(f"epoch/{name}", value, epoch)
-        self.writer.flush()
 
     def on_test(self, test: dict[str, float], results: dict) -> None:
         for name, value in test.items():
