@@ -207,3 +207,19 @@ def test_a_killed_run_keeps_its_metrics_and_curves(tmp_path):
     rows = _rows(metrics)
     assert len(rows) >= 20 and [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
     assert curves.read_bytes().startswith(b"\x89PNG")
+
+
+def test_without_dot_the_log_has_no_picture_and_says_so(tmp_path, monkeypatch):
+    config = {"objectives": [{"network": None, "optimizer": "adam", "lr": 0.01}],
+              "settings": {"epochs": 2, "seed": 0}, "batch": 8, "set": {"act": "gelu"}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(explog.shutil, "which", lambda name: None)
+    notes = []
+    (log,) = explog.open_loggers(["tensorboard"], tmp_path, lambda: pytest.fail("drawn"),
+                                 notes.append)
+    log.on_start()
+    log.close()
+    assert notes == ["tensorboard: graphviz's `dot` is not installed, so the log has no "
+                     "picture of the network"]
+    assert log.hparams == {"optimizer": "adam", "lr": 0.01, "batch": 8, "epochs": 2,
+                           "seed": 0, "set.act": "gelu"}
