@@ -5,6 +5,10 @@ names `summary` prints. A repeated stage (`Stage * n`) runs its one body under `
 parameters stacked along a leading axis of size n, so compile time does not grow with n; a
 cell runs under `lax.scan` over time with its states as the carry. Each op's arithmetic is its
 registry entry's `lower`.
+
+With `precision="bf16"` (see nndsl/precision.py) each op's floating inputs and parameters are
+cast at use to the dtype the policy gives it; parameters, state and the values `evaluate`
+returns stay float32, so gradients land on float32 parameters.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from nndsl.init import initialise
 from nndsl.ir import Graph, Node, ParamSpec, Ref, Sym, walk
 from nndsl.ops import REGISTRY, OpDef
 from nndsl.ops.facts import call_text
+from nndsl.precision import compute_dtypes
 
 Params = dict[str, dict[str, jax.Array]]
+_DTYPES = {"bf16": jnp.bfloat16, "f32": jnp.float32}
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -70,8 +76,10 @@ class Compiled:
     """A graph ready to run: its parameter and state layout, `init` and `apply`."""
 
     def __init__(self, graph: Graph, exact_gradients: bool = False,
-                 check_numerics: bool = False):
+                 check_numerics: bool = False, precision: str = "f32"):
         self.graph = graph
+        # Under bf16, each node's compute dtype by id (nndsl/precision.py); None: no casts.
+        self.dtypes = compute_dtypes(graph, precision) if precision != "f32" else None
         self.exact_gradients = exact_gradients
         # --check-numerics: every indexing op checks its indices and every op its output for
         # NaN with checkify.check (the caller checkifies); each check's message starts with
@@ -94,11 +102,11 @@ class Compiled:
     def evaluate(self, params: Params, state: Params, inputs: dict, rng, train: bool,
                  refs: list[Ref]) -> tuple[list[jax.Array], Params]:
         """The values of `refs` and the updated state (pure: jit and grad apply)."""
-        run = _Run(params, state, rng, train, _batch_size(inputs))
+        run = self._run(params, state, inputs, rng, train)
         run.exact_gradients = self.exact_gradients
         run.check_sites = self.check_sites if self.check_numerics else None
         values = run.graph(self.graph, inputs)
-        return [values[r] for r in refs], _merge(state, run.new_state)
+        return [_to_f32(values[r]) for r in refs], _merge(state, run.new_state)
 
     def apply(self, params: Params, state: Params, inputs: dict, rng=None, train=False):
         """The network's named outputs and the updated state."""
@@ -110,9 +118,23 @@ class Compiled:
 
     def trace_all(self, params, state, inputs, rng, train):
         """Every node's first output, in order (for locating the first non-finite value)."""
-        run = _Run(params, state, rng, train, _batch_size(inputs))
-        values = run.graph(self.graph, inputs)
+        values = self._run(params, state, inputs, rng, train).graph(self.graph, inputs)
         return [(node, values[Ref(node.id)]) for node in self.graph if Ref(node.id) in values]
+
+    def _run(self, params, state, inputs, rng, train) -> _Run:
+        run = _Run(params, state, rng, train, _batch_size(inputs))
+        run.dtypes = self.dtypes
+        return run
+
+
+def _to_f32(value: jax.Array) -> jax.Array:
+    """The output dtype: a bfloat16 value leaves as float32 (f32 runs are untouched)."""
+    return value.astype(jnp.float32) if value.dtype == jnp.bfloat16 else value
+
+
+def _cast(value: jax.Array, dtype) -> jax.Array:
+    """A floating value in `dtype`; integers (ids, labels) as they are."""
+    return value.astype(dtype) if jnp.issubdtype(value.dtype, jnp.floating) else value
 
 
 def _stochastic(graph: Graph) -> bool:
@@ -151,12 +173,20 @@ class _Run:
         self.exact_gradients = False
         # Under --check-numerics, where each check's site is recorded (else None: no checks).
         self.check_sites: dict[str, Node] | None = None
+        # Mixed precision: node id → compute dtype (None: float32 as written, no casts), and
+        # the dtype the op being lowered reads its parameters in.
+        self.dtypes: dict[str, str] | None = None
+        self.param_dtype = None
 
     # What ops read ----------------------------------------------------------------------------
 
     def params_of(self, node: Node) -> dict[str, jax.Array]:
-        return {name: self.params[split_key(s.key)[0]][split_key(s.key)[1]]
-                for name, s in node.params.items()}
+        """The node's parameters, cast to its compute dtype (the cast's gradient is float32)."""
+        values = {name: self.params[split_key(s.key)[0]][split_key(s.key)[1]]
+                  for name, s in node.params.items()}
+        if self.param_dtype is None:
+            return values
+        return {name: _cast(v, self.param_dtype) for name, v in values.items()}
 
     def state_of(self, node: Node) -> dict[str, jax.Array]:
         return {name: self.state[split_key(s.key)[0]][split_key(s.key)[1]]
@@ -188,6 +218,7 @@ class _Run:
                   else jax.lax.stop_gradient(values[r]) for i, r in enumerate(node.inputs)]
             if self.check_sites is not None:
                 self._check_indices(node, op, xs)
+            xs = self._in_compute_dtype(node, xs)
             out = op.lower(self, node, xs)
             outs = out if isinstance(out, (list, tuple)) else [out]
             if self.check_sites is not None:
@@ -196,6 +227,14 @@ class _Run:
                 values[Ref(node.id, i)] = value
         self.inputs = saved
         return values
+
+    def _in_compute_dtype(self, node: Node, xs: list) -> list:
+        """Under bf16, `xs` cast to the node's compute dtype, which its parameters take too;
+        a body (repeat, scan) reads its inputs as they are."""
+        if self.dtypes is None or node.body is not None:
+            return xs
+        self.param_dtype = _DTYPES.get(self.dtypes[node.id])
+        return xs if self.param_dtype is None else [_cast(x, self.param_dtype) for x in xs]
 
     # --check-numerics ---------------------------------------------------------------------
 
@@ -244,7 +283,8 @@ class _Run:
             self.state, self.new_state = {**outer[1], **s_slice}, {}
             if random:
                 self.rng = jax.random.fold_in(outer[3], i)
-            out = self.graph(body, {"x": h})[body.outputs["out"]]
+            # Under bf16 the carry keeps its dtype (a bf16 body after an f32 input).
+            out = self.graph(body, {"x": h})[body.outputs["out"]].astype(h.dtype)
             new = {k: {**s_slice[k], **self.new_state.get(k, {})} for k in s_layers}
             return out, new
 
@@ -278,7 +318,9 @@ class _Run:
             feed = {**dict(zip(seq_names, x_t)), **static_values,
                     **{f"state:{k}": v for k, v in states.items()}}
             values = self.graph(body, feed)
-            new = {k: values[body.outputs[f"state:{k}"]] for k in hp["states"]}
+            # States are float32 carries, also under bf16 (precision.py).
+            new = {k: values[body.outputs[f"state:{k}"]].astype(states[k].dtype)
+                   for k in hp["states"]}
             return new, values[body.outputs["out"]]
 
         try:

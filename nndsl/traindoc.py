@@ -45,6 +45,9 @@ SETTING_WHAT = {
     "epochs": "passes over the training set (`--epochs N` or `--set epochs=N` overrides it)",
     "seed": "initial parameters, shuffling, dropout and augmentation keys",
     "clip_grad_norm": "clip the gradients' global norm to this value (none: no clipping)",
+    "precision": "`bf16`: compute in bfloat16 with float32 parameters, optimizer state, "
+                 "losses and normalisation statistics (docs/precision.md); `f32`: float32 "
+                 "throughout",
 }
 
 

@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=("table", "json"), default="table")
     summary.add_argument("--batch", type=_positive, metavar="N",
                          help="also estimate training memory for batches of N")
+    # nndsl.precision.PRECISIONS (the parser imports nothing of nndsl: completion stays fast)
+    summary.add_argument("--precision", choices=("f32", "bf16"),
+                         help="show each layer's compute dtype under this precision (default: "
+                         "the train section's `precision`; docs/precision.md)")
     _training_commands(sub)
     _render_command(sub)
     gradcheck = sub.add_parser("gradcheck", help="check gradients by finite differences",

@@ -27,6 +27,7 @@ class Row:
     flops: int | None
     depth: int
     kind: str = "layer"
+    dtype: str = ""
 
 
 @dataclass
@@ -37,8 +38,10 @@ class _Group:
     params: int = 0
 
 
-def summary_rows(graph: Graph, layers: list[LayerCost]) -> list[Row]:
-    """Rows for `layers` (the cost pass's, in graph order) of `graph`."""
+def summary_rows(graph: Graph, layers: list[LayerCost],
+                 dtypes: dict[str, str] | None = None) -> list[Row]:
+    """Rows for `layers` (the cost pass's, in graph order) of `graph`, with each layer's
+    compute dtype from `dtypes` (nndsl/precision.py) when given."""
     scopes, copies = _scopes_and_copies(graph)
     rows: list[Row] = []
     stack: list[_Group] = []
@@ -58,7 +61,8 @@ def summary_rows(graph: Graph, layers: list[LayerCost]) -> list[Row]:
             continue
         times = copies.get(layer.name, 1)
         what = layer.label if op.body else layer.op + (f" × {times}" if times > 1 else "")
-        rows.append(Row(layer.name, what, layer.shape, layer.params, layer.flops, len(stack)))
+        rows.append(Row(layer.name, what, layer.shape, layer.params, layer.flops, len(stack),
+                        dtype=(dtypes or {}).get(layer.name, "")))
         if op.body:
             stack.append(_Group(layer.name, layer.label, len(stack)))
     while stack:

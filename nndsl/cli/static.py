@@ -16,6 +16,7 @@ from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.ir import Graph
 from nndsl.passes.cost import cost as cost_of
 from nndsl.paths import human_size
+from nndsl.precision import PRECISIONS, compute_dtypes
 from nndsl.source import Diagnostic, Span, SpecError
 from nndsl.spec import CheckReport, load
 
@@ -133,23 +134,36 @@ def summary(args) -> int:
     name = spec.resolve(args.model)
     graph = spec.network(name)
     cost = cost_of(graph)
-    rows = summary_rows(graph, cost.layers)
+    precision = _precision(args, spec, name)
+    # Under bf16 each layer's compute dtype is a column (f32 runs keep the table as it was).
+    dtypes = compute_dtypes(graph, precision) if precision != "f32" else None
+    rows = summary_rows(graph, cost.layers, dtypes)
     slots = _optimizer_slots(spec, name)
     if args.format == "json":
-        print(json.dumps(_summary_json(name, cost, rows, args.batch, slots), indent=2))
+        data = _summary_json(name, cost, rows, args.batch, slots)
+        if dtypes is not None:
+            data["precision"] = precision
+            for layer in data["layers"]:
+                layer["dtype"] = dtypes[layer["name"]]
+        print(json.dumps(data, indent=2))
         return 0
     console = _console(min_width=100)
     table = _table(f"{name}")
-    for column, justify in (("layer", "left"), ("op", "left"), ("output", "left"),
-                            ("params", "right"), ("FLOPs", "right")):
+    columns = [("layer", "left"), ("op", "left"), ("output", "left"), ("params", "right"),
+               ("FLOPs", "right")] + [("dtype", "left")] * (dtypes is not None)
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for row in rows:
         # A block or repeat opens a group (its call as written) that a subtotal row closes.
         params = f"{row.params:,}" if row.params or row.kind == "total" else ""
+        cells = [row.dtype] if dtypes is not None else []
         table.add_row("  " * row.depth + row.name, row.op, row.shape, params,
-                      _fmt(row.flops) if row.kind == "layer" else "",
+                      _fmt(row.flops) if row.kind == "layer" else "", *cells,
                       style="bold" if row.kind == "total" else None)
     console.print(table)
+    if dtypes is not None:
+        console.print(f"precision {precision}: float32 parameters and optimizer state; each "
+                      "layer computes in its dtype (docs/precision.md)")
     console.print(f"trainable parameters: {cost.params:,}")
     if cost.frozen_params:
         console.print(f"frozen parameters:    {cost.frozen_params:,}")
@@ -162,6 +176,22 @@ def summary(args) -> int:
                       f"{_bytes(cost.training_bytes(args.batch, slots))} (parameters, "
                       "gradients, optimizer state, activations)")
     return 0
+
+
+def _precision(args, spec, name: str) -> str:
+    """--precision, else `--set precision=`, else the precision of the train section whose
+    model is `name` (f32 when none says)."""
+    if args.precision:
+        return args.precision
+    given = str(dict(args.overrides).get("precision"))
+    if given in PRECISIONS:  # a bad value is `check`'s and `train`'s error (E024)
+        return given
+    for train in spec.program.trains:
+        fields = {f.name.id: f.value for f in train.fields}
+        if getattr(fields.get("model"), "id", None) == name and \
+                getattr(fields.get("precision"), "id", None) in PRECISIONS:
+            return fields["precision"].id
+    return "f32"
 
 
 def _optimizer_slots(spec, name: str) -> int:

@@ -1,11 +1,12 @@
 """`--set` for train settings: the dotted names a train section offers and their checked values.
 
-A section offers its scalar settings (`batch`, `epochs`, `seed`, `clip_grad_norm`) and every
-argument of the calls it makes: `optimizer.lr`, `schedule.warmup`, `early_stopping.epochs`,
-`augment.pixels`. A `step Net { ... }` offers `Net.optimizer.lr` and `Net.schedule.every` for
-the optimizer and schedule that step uses (its own or the section's); `optimizer.lr` sets the
-section's own `optimizer = ...` line, so every step that inherits it. A value set this way is
-checked against the same signature as the spec's own value, with the same errors.
+A section offers its scalar settings (`batch`, `epochs`, `seed`, `clip_grad_norm`,
+`precision`) and every argument of the calls it makes: `optimizer.lr`, `schedule.warmup`,
+`early_stopping.epochs`, `augment.pixels`. A `step Net { ... }` offers `Net.optimizer.lr` and
+`Net.schedule.every` for the optimizer and schedule that step uses (its own or the section's);
+`optimizer.lr` sets the section's own `optimizer = ...` line, so every step that inherits it.
+A value set this way is checked against the same signature as the spec's own value, with the
+same errors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nndsl.elab.config import Config
 from nndsl.elab.vocabulary import CALLS, SETTINGS
 from nndsl.ops import HyperError
 from nndsl.ops.base import Hyper
+from nndsl.precision import precision_hint
 from nndsl.source import Span, error
 
 STEP_CALLS = ("optimizer", "schedule")
@@ -70,4 +72,9 @@ def checked(h: Hyper, name: str, value: Any, span: Span) -> Any:
         return h.check(value)
     except HyperError as exc:
         raise error("E024", f"--set {name}={value}: {exc.message}", span,
-                    hint=exc.hint) from None
+                    hint=setting_hint(h, value, exc)) from None
+
+
+def setting_hint(h: Hyper, value: Any, exc: HyperError) -> str | None:
+    """The check's own hint, else for `precision` the nndsl name of another library's."""
+    return exc.hint or (precision_hint(value) if h.name == "precision" else None)

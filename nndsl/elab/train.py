@@ -22,7 +22,7 @@ from nndsl.elab.builder import Frame
 from nndsl.elab.config import Config, config, literal
 from nndsl.elab.definitions import run_network
 from nndsl.elab.interp import Elaborator
-from nndsl.elab.settable import STEP_CALLS, set_call, set_setting
+from nndsl.elab.settable import STEP_CALLS, set_call, set_setting, setting_hint
 from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
 from nndsl.elab.values import ParamSet, Tensor, describe, source_text
 from nndsl.elab.vocabulary import CALLS, CONFIG_FIELDS, SETTINGS
@@ -311,10 +311,12 @@ def _setting(h: Hyper, f: ast.Field | None, el, span):
     """A scalar setting: its `--set` value, else the spec's, else the default."""
     if f is None:
         return set_setting(h, el.program.overrides, span, h.default)
+    value = literal(f.value, el.constants)
     try:
-        value = h.check(literal(f.value, el.constants))
+        value = h.check(value)
     except HyperError as exc:
-        raise error("E024", exc.message, f.value.span) from None
+        raise error("E024", exc.message, f.value.span,
+                    hint=setting_hint(h, value, exc)) from None
     return set_setting(h, el.program.overrides, f.value.span, value)
 
 

@@ -8,6 +8,7 @@ imports it from here to turn checked settings into optax objects.
 from __future__ import annotations
 
 from nndsl.ops.base import Hyper
+from nndsl.precision import PRECISIONS
 
 _LR = Hyper("lr", "float", 1e-3, low=0, low_open=True)
 _WD = Hyper("weight_decay", "float", 0.0, low=0)
@@ -51,6 +52,9 @@ SETTINGS: dict[str, Hyper] = {
     "epochs": Hyper("epochs", "int", 10, low=1),
     "seed": Hyper("seed", "int", 0),
     "clip_grad_norm": Hyper("clip_grad_norm", "float", None, low=0, low_open=True),
+    # Mixed precision (nndsl/precision.py, docs/precision.md): bf16 computes in bfloat16 with
+    # float32 parameters, optimizer state, losses and normalisation statistics.
+    "precision": Hyper("precision", "word", "f32", choices=PRECISIONS),
 }
 
 # Other libraries' names for these arguments (optax, Keras, PyTorch): a call that uses one is

@@ -96,7 +96,8 @@ class Trainer:
 
     def __init__(self, plan: TrainPlan, data: Splits, epochs: int, check_numerics: bool = False):
         self.plan, self.epochs = plan, epochs
-        self.compiled = Compiled(plan.graph, check_numerics=check_numerics)
+        self.compiled = Compiled(plan.graph, check_numerics=check_numerics,
+                                 precision=plan.settings["precision"])
         self.batch = min(plan.settings["batch"], len(next(iter(data["train"].values()))))
         self.device_data = {split: {k: jnp.asarray(v) for k, v in fields.items()
                                     if k in plan.graph.inputs}
