@@ -35,7 +35,8 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
         out: str | Path | None = None, runs: str | Path = "runs", epochs: int | None = None,
         overrides: dict | None = None, resume: str | Path | None = None,
         overwrite: bool = False, progress: bool = False, quiet: bool = False,
-        started: float | None = None, console=None, check_numerics: bool = False) -> dict:
+        started: float | None = None, console=None, check_numerics: bool = False,
+        devices=None) -> dict:
     """Train a spec's train section exactly as `nndsl train` does and return its results:
     `test` (losses and metrics of the best parameters on the test split), `best_epoch`,
     `monitor`, `best`, `epochs_run`, `seconds` and `run_dir`.
@@ -47,7 +48,9 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     `nndsl.fit.rundir`); `overwrite` replaces `out` (else the newest of those) instead;
     `out` naming a run without `overwrite` is E100. `resume` continues the run in that
     directory (E101 when its spec graph, settings or --set values differ; more `epochs`
-    extend a finished run). `progress` shows a progress bar, `quiet`
+    extend a finished run). `devices` (a `nndsl.fit.devices.DeviceOptions`) shards
+    the run over several devices or processes (docs/devices.md). `progress` shows a
+    progress bar, `quiet`
     silences the per-epoch lines; `check_numerics` runs the step under checkify (E087)
     (`console`, a rich Console, prints them instead of the
     default one); `started` (a `time.perf_counter()` value) is when the
@@ -71,7 +74,7 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     options = RunOptions(run_dir, spec.path, runs_root, epochs, bool(resume),
                          progress=progress, overrides=list(spec.overrides.items()),
                          started=time.perf_counter() if started is None else started,
-                         check_numerics=check_numerics, overwrite=overwrite)
+                         check_numerics=check_numerics, overwrite=overwrite, devices=devices)
     results = run_training(plan, options, console)
     return {**results, "run_dir": run_dir}
 

@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+from nndsl.cli import parallel
+
 CHECK_HELP = """\
 Parse, elaborate and statically check every network, train and sweep section of each FILE:
 shapes (with symbolic batch/time), parameter counts, hyperparameters, and which parameters
@@ -293,7 +295,8 @@ the exit code is 130 (SIGINT) or 143 (SIGTERM); a second Ctrl-C quits at once.
 See "Run directories" in docs/commands.md.
 
 example:  nndsl train specs/mlp_digits.nn --epochs 20
-"""
+
+""" + parallel.DEVICES_HELP
 
 
 def _check_numerics(parser: argparse.ArgumentParser) -> None:
@@ -324,6 +327,7 @@ def _training_commands(sub) -> None:
                           "instead of starting a numbered new one")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _check_numerics(train)
+    parallel.add_arguments(train)
     evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",
                               description="Losses and metrics of a run's best.ckpt on a split "
                               "(every network of the train section). Without --run: the "

@@ -15,6 +15,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 def train(args) -> int:
     """`nndsl train`: fit the spec's train section (`nndsl.fit`); writes a run directory.
     Ctrl-C or SIGTERM: the run keeps its last finished epoch; exit 128 + the signal."""
+    from nndsl.cli import parallel
+    from nndsl.fit.devices import DeviceOptions
     from nndsl.fit.run import Interrupted, NonFinite
     from nndsl.runs import fit
 
@@ -23,7 +25,8 @@ def train(args) -> int:
         fit(spec, train=args.train, model=args.model, out=args.out, runs=args.runs,
             epochs=args.epochs, resume=args.resume, overwrite=args.overwrite,
             progress=sys.stdout.isatty() and not args.quiet, started=args.started,
-            console=_console(), check_numerics=args.check_numerics)
+            console=_console(), check_numerics=args.check_numerics,
+            devices=DeviceOptions(**parallel.options(args)))
     except NonFinite as exc:
         print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
         return 1

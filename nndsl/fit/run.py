@@ -17,13 +17,12 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
-from nndsl.fit import checkpoint, rundir
+from nndsl.fit import checkpoint, devices, rundir
 from nndsl.fit.loop import (
     History,
     Trainer,
@@ -52,6 +51,8 @@ class RunOptions:
     check_numerics: bool = False
     # --overwrite: empty run_dir (a run already) before training into it.
     overwrite: bool = False
+    # --devices, --device, --coordinator ...: the mesh a run shards over (fit/devices.py).
+    devices: devices.DeviceOptions | None = None
 
 
 IN_USE = "E093"
@@ -80,6 +81,8 @@ def enable_compilation_cache() -> None:
 def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     """Fit the plan; returns the test results. Writes everything into options.run_dir."""
     started = time.perf_counter()
+    devices.start_distributed(options.devices or devices.DeviceOptions())
+    console = console if devices.writes_run() else Console(quiet=True)  # process 0 speaks
     enable_compilation_cache()
     run_dir = options.run_dir
     epochs = options.epochs or plan.settings["epochs"]
@@ -89,7 +92,11 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
             console.print(f"{run_dir} is finished: {finished}; nothing to train")
             return json.loads((run_dir / "results.json").read_text())
     data = load_data(plan)
-    trainer = Trainer(plan, data, epochs, options.check_numerics)
+    trainer = Trainer(plan, data, epochs, options.check_numerics,
+                      devices.placement(options.devices), options.devices and
+                      options.devices.devices)
+    if not devices.writes_run():  # several processes: process 0 alone writes the run
+        return _train(plan, options, console, data, trainer, epochs, started)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _locked(run_dir):
         if options.overwrite and rundir.is_run(run_dir):
@@ -150,6 +157,7 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
         _extend_config(run_dir, epochs)
     else:
         _write_config(plan, options, epochs, trainer)
+    params, state, opt_states = trainer.placed(params, state, opt_states)
     best = _best_so_far(run_dir, trainer) if options.resume else None
     best = best or _host({"params": params, "state": state})
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
@@ -159,7 +167,7 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
     adversarial = len(plan.objectives) > 1 and plan.early_stopping is None
     console.print(f"training {', '.join(_trained(plan))} on "
                   f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
-                  f"{trainer.steps_per_epoch} steps/epoch) → {run_dir}")
+                  f"{trainer.steps_per_epoch} steps/epoch{_on(trainer)}) → {run_dir}")
     saved = first_epoch - 1
     try:
         for epoch in range(first_epoch, epochs + 1):
@@ -174,7 +182,7 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
                 history.best, history.best_epoch = float(value), epoch
                 # A host copy: the device buffers are donated to the next step.
                 best = _host({"params": params, "state": state})
-                checkpoint.write(run_dir / "best.ckpt", {**best, "epoch": epoch})
+                _checkpoint(run_dir / "best.ckpt", {**best, "epoch": epoch})
             _save_last(run_dir, params, state, opt_states, history, epoch)
             saved = epoch
             if patience and epoch - history.best_epoch >= patience:
@@ -211,7 +219,19 @@ def _trained(plan: TrainPlan) -> list[str]:
 
 
 def _host(tree):
-    return jax.tree.map(np.asarray, tree)
+    return jax.tree.map(devices.host, tree)
+
+
+def _on(trainer: Trainer) -> str:
+    """`, on 4 cpu devices, per-device batch 16` when the run is sharded."""
+    return f", on {trainer.placement.describe(trainer.batch)}" if trainer.placement else ""
+
+
+def _checkpoint(path: Path, payload: dict) -> None:
+    """Write a checkpoint of host arrays (restorable on any number of devices); several
+    processes: process 0 alone writes."""
+    if devices.writes_run():
+        checkpoint.write(path, _host(payload))
 
 
 def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options, console):
@@ -275,7 +295,7 @@ def _epoch_line(row: dict) -> str:
 
 
 def _save_last(run_dir, params, state, opt_states, history: History, epoch: int) -> None:
-    checkpoint.write(run_dir / "last.ckpt", {
+    _checkpoint(run_dir / "last.ckpt", {
         "params": params, "state": state, "opt_states": opt_states, "epoch": epoch,
         "history": history.rows, "best": history.best, "best_epoch": history.best_epoch})
 
@@ -305,6 +325,8 @@ def _best_so_far(run_dir: Path, trainer: Trainer) -> dict | None:
 
 
 def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Trainer) -> None:
+    if not devices.writes_run():
+        return
     shutil.copyfile(options.spec_path, options.run_dir / "spec.nn")
     config = {
         "spec": str(options.spec_path), "train": plan.name, "model": plan.model,
@@ -328,6 +350,8 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
 def _extend_config(run_dir: Path, epochs: int) -> None:
     """A resumed run trains to `epochs`: config.json says so, and results.json (of the run
     as it ended before) goes until this one finishes."""
+    if not devices.writes_run():
+        return
     path = run_dir / "config.json"
     config = json.loads(path.read_text())
     config["settings"]["epochs"] = epochs
@@ -350,7 +374,8 @@ def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, start
                "best": history.best,
                "epochs_run": len(history.rows),
                "seconds": round(time.perf_counter() - started, 2)}
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    if devices.writes_run():
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     _write_metrics(run_dir, history)
     _plot(run_dir, history)
     console.print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
@@ -359,7 +384,7 @@ def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, start
 
 
 def _write_metrics(run_dir: Path, history: History) -> None:
-    if not history.rows:
+    if not history.rows or not devices.writes_run():
         return
     with open(run_dir / "metrics.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history.rows[0]))
@@ -374,7 +399,7 @@ def _plot(run_dir: Path, history: History) -> None:
     import matplotlib.pyplot as plt
 
     rows = history.rows
-    if not rows:
+    if not rows or not devices.writes_run():
         return
     keys = [k for k in rows[0] if k not in ("epoch", "seconds")]
     losses = [k for k in keys if "loss" in k]
