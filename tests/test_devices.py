@@ -101,3 +101,28 @@ def test_unreachable_coordinator_is_an_error_within_the_timeout(tmp_path):
     assert "error[E183]: cannot reach the coordinator 127.0.0.1:" in run.stderr
     assert "within 3 s" in run.stderr and "Traceback" not in run.stderr
     assert time.monotonic() - started < 60
+
+
+def test_coordinator_needs_the_process_flags(tmp_path):
+    run = _train("mlp_digits.nn", tmp_path / "r", "--coordinator", "127.0.0.1:1",
+                 "--num-processes", "2", flags="")
+    assert run.returncode == 1
+    assert "error[E184]: --coordinator needs --num-processes P and --process-id I" in run.stderr
+
+
+def test_a_run_of_four_devices_resumes_on_one(tmp_path):
+    """Checkpoints hold host arrays: 4 devices for epoch 1, then 1 device for epoch 2, give
+    the figures of 2 epochs on 4 devices."""
+    first = _train("mlp_digits.nn", tmp_path / "r", "--set", "epochs=2", "--devices", "4")
+    assert first.returncode == 0, first.stderr
+    env = {**os.environ, "XLA_FLAGS": "", "PYTHONPATH": str(ROOT)}
+    resumed = subprocess.run([sys.executable, "-m", "nndsl", "train",
+                              str(ROOT / "specs" / "mlp_digits.nn"), "--set", "epochs=2",
+                              "--resume", str(tmp_path / "r"), "--epochs", "2", "--quiet"],
+                             env=env, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = _train("mlp_digits.nn", tmp_path / "w", "--set", "epochs=2", "--epochs", "2",
+                   "--devices", "4")
+    assert whole.returncode == 0, whole.stderr
+    assert _metrics(tmp_path / "r") == pytest.approx(_metrics(tmp_path / "w"), rel=1e-4,
+                                                     abs=1e-5)

@@ -231,7 +231,8 @@ def _checkpoint(path: Path, payload: dict) -> None:
     """Write a checkpoint of host arrays (restorable on any number of devices); several
     processes: process 0 alone writes."""
     if devices.writes_run():
-        checkpoint.write(path, _host(payload))
+        checkpoint.write(path, {key: _host(value) if key in ("params", "state", "opt_states")
+                                else value for key, value in payload.items()})
 
 
 def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options, console):
