@@ -10,9 +10,12 @@ devices (docs/devices.md):
   --devices N|all shards each global batch (the spec's `batch`) over N devices of a
   jax.sharding.Mesh: per-device batch = batch / N, which must divide (E181); parameters and
   optimizer state are replicated and XLA all-reduces the gradients inside the one jitted step,
-  so losses, metrics and checkpoints mean what they mean on one device. --device cpu|gpu|tpu
+  so losses, metrics and checkpoints mean what they mean on one device (checkpoints hold host
+  arrays: a run resumes on any number of devices). Evaluation shards too; its last partial
+  batch runs replicated, not padded. --devices 5 where 4 exist is E180. --device cpu|gpu|tpu
   picks the backend (E182 when absent). Several machines: every process runs the same command
-  with --coordinator HOST:PORT --num-processes P --process-id I (jax.distributed); process 0
+  with --coordinator HOST:PORT --num-processes P --process-id I (jax.distributed; cluster
+  variables are not read without these flags; a SLURM recipe is in docs/devices.md); process 0
   alone writes the run directory; an unreachable coordinator is E183 after --timeout seconds.
 
 example:  XLA_FLAGS=--xla_force_host_platform_device_count=4 nndsl train specs/mlp_digits.nn \\
