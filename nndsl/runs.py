@@ -36,7 +36,7 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
         overrides: dict | None = None, resume: str | Path | None = None,
         overwrite: bool = False, progress: bool = False, quiet: bool = False,
         started: float | None = None, console=None, check_numerics: bool = False,
-        devices=None) -> dict:
+        log: tuple[str, ...] = (), log_format: str = "text", devices=None) -> dict:
     """Train a spec's train section exactly as `nndsl train` does and return its results:
     `test` (losses and metrics of the best parameters on the test split), `best_epoch`,
     `monitor`, `best`, `epochs_run`, `seconds` and `run_dir`.
@@ -54,7 +54,10 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     silences the per-epoch lines; `check_numerics` runs the step under checkify (E087)
     (`console`, a rich Console, prints them instead of the
     default one); `started` (a `time.perf_counter()` value) is when the
-    reported time to the first step counts from (default: now). Raises SpecError for a bad
+    reported time to the first step counts from (default: now). `log` names experiment logs
+    (`("tensorboard",)`: RUN_DIR/tensorboard/, needs tensorboardX); `log_format` is `text`
+    (the progress bar on a terminal), `plain` (lines only) or `json` (one JSON object per
+    event on stdout; `console` should then print to stderr). Raises SpecError for a bad
     spec, data or checkpoint, `nndsl.fit.run.NonFinite` when the loss stops being finite."""
     import time
 
@@ -74,9 +77,19 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     options = RunOptions(run_dir, spec.path, runs_root, epochs, bool(resume),
                          progress=progress, overrides=list(spec.overrides.items()),
                          started=time.perf_counter() if started is None else started,
-                         check_numerics=check_numerics, overwrite=overwrite, devices=devices)
+                         check_numerics=check_numerics, overwrite=overwrite,
+                         log=tuple(log), log_format=log_format,
+                         picture=lambda: _picture(spec, plan), devices=devices)
     results = run_training(plan, options, console)
     return {**results, "run_dir": run_dir}
+
+
+def _picture(spec: Spec, plan):
+    """The trained network as `nndsl render` draws it (the train graph when a section trains
+    several networks), for the experiment logs."""
+    from nndsl.render import render
+
+    return render(spec.network(plan.model) if plan.model else plan.graph)
 
 
 def _run_dir(base: Path, out, resume, overwrite: bool, console) -> Path:

@@ -23,7 +23,7 @@ def test_piped_output_has_no_wrapped_lines_and_ascii_tables(tmp_path):
     assert done.returncode == 0, err
     first = out.splitlines()[0]
     assert first.startswith("training XorMLP") and first.endswith(str(run))
-    assert all(line.startswith(("training", "first", "epoch", "test", "results"))
+    assert all(line.startswith(("training", "first", "epoch", "saved best", "test", "results"))
                for line in out.splitlines()), out
     table = _nndsl("summary", str(CONTRACT / "mlp_digits.nn")).communicate(timeout=120)[0]
     assert table.splitlines()[1].startswith("+---") and "━" not in table

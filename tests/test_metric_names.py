@@ -71,6 +71,9 @@ def test_monitor_csv_columns_results_and_eval_keys_agree(tmp_path, write_spec, c
     results = json.loads((run / "results.json").read_text())
     assert results["monitor"] == "val_binary_accuracy" and results["mode"] == "max"
     assert set(results["test"]) == {"loss", "binary_accuracy"}
+    # config.json keeps each metric's expression beside its name.
+    config = json.loads((run / "config.json").read_text())
+    assert config["metrics"] == {"binary_accuracy": "binary_accuracy(logit, y)"}
     capsys.readouterr()
     assert main(["eval", str(run / "spec.nn"), "--run", str(run), "--format", "json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)

@@ -228,6 +228,9 @@ draws by default, every combination of `choice` values with `method = grid`. Eac
 shows the trials, a final table ranks them by the train section's monitored quantity
 (early_stopping's monitor, else the validation loss), and the best --set line is printed.
 Draws come from the seed: rerunning an interrupted sweep skips the trials already done.
+The sweep's directory gets sweep.csv and sweep.json (a row per trial: settings, monitored
+value, best epoch, run directory), rewritten as each trial ends; in a pipe or log file each
+finished trial is one line and the final table is plain text.
 
 example:  nndsl sweep specs/mlp_digits.nn --trials 4 --epochs 20
 """
@@ -294,9 +297,29 @@ steps: last.ckpt keeps the last finished epoch, metrics.csv and curves.png are w
 the exit code is 130 (SIGINT) or 143 (SIGTERM); a second Ctrl-C quits at once.
 See "Run directories" in docs/commands.md.
 
+Progress and logs: on a terminal the bar refreshes at least every 0.5 s with the running-mean
+loss of the epoch, examples/s and the ETA. Each epoch prints one line (its losses and metrics,
+its duration and examples/s) and `saved best (epoch N, MONITOR VALUE)` when best.ckpt is
+written. In a pipe or with --log-format plain: plain lines that never wrap; with
+--log-format json: one JSON object per line. metrics.csv gets a row as each epoch ends and
+curves.png is redrawn (at most once a second), so an interrupted run keeps both.
+--log tensorboard also writes RUN_DIR/tensorboard/. See docs/commands.md.
+
 example:  nndsl train specs/mlp_digits.nn --epochs 20
 
 """ + parallel.DEVICES_HELP
+
+
+def _log_options(train: argparse.ArgumentParser) -> None:
+    train.add_argument("--log", action="append", choices=("tensorboard",), default=[],
+                       help="also write an experiment log: tensorboard writes RUN_DIR/"
+                       "tensorboard/ (loss per step, every epoch figure, test figures, "
+                       "hyperparameters, the network's picture; needs pip install "
+                       "'nndsl[log]'); view it with tensorboard --logdir RUN_DIR")
+    train.add_argument("--log-format", choices=("plain", "json"),
+                       help="plain: lines only, no progress bar, also on a terminal (the "
+                       "default in a pipe or log file); json: one JSON object per line on "
+                       "stdout (start, epoch, best, test), other messages on stderr")
 
 
 def _check_numerics(parser: argparse.ArgumentParser) -> None:
@@ -326,6 +349,7 @@ def _training_commands(sub) -> None:
                           help="replace the run in --out DIR (else the newest run of the spec) "
                           "instead of starting a numbered new one")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _log_options(train)
     _check_numerics(train)
     parallel.add_arguments(train)
     evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",

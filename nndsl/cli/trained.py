@@ -6,7 +6,7 @@ import sys
 
 from rich.table import Table
 
-from nndsl.cli.static import _console, _spec, _table
+from nndsl.cli.static import PLAIN_WIDTH, _console, _spec, _table
 
 NON_FINITE = "E084"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -21,11 +21,13 @@ def train(args) -> int:
     from nndsl.runs import fit
 
     spec = _spec(args)
+    log_format = args.log_format or ("text" if sys.stdout.isatty() else "plain")
     try:
         fit(spec, train=args.train, model=args.model, out=args.out, runs=args.runs,
             epochs=args.epochs, resume=args.resume, overwrite=args.overwrite,
             progress=sys.stdout.isatty() and not args.quiet, started=args.started,
-            console=_console(), check_numerics=args.check_numerics,
+            console=_train_console(log_format), check_numerics=args.check_numerics,
+            log=tuple(args.log), log_format=log_format,
             devices=DeviceOptions(**parallel.options(args)))
     except NonFinite as exc:
         print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
@@ -49,6 +51,17 @@ def _run_of(args, spec):
         return Path(args.run)
     return spec_run(spec, args.runs, getattr(args, "train", None), args.model,
                     lambda text: print(text, file=sys.stderr))
+
+
+def _train_console(log_format: str):
+    """Where `train` prints: the terminal, plain lines, or (json) stderr, stdout being JSON."""
+    from rich.console import Console
+
+    if log_format == "json":
+        return Console(stderr=True, soft_wrap=True, width=PLAIN_WIDTH)
+    if log_format == "plain":
+        return Console(soft_wrap=True, width=PLAIN_WIDTH, color_system=None, highlight=False)
+    return _console()
 
 
 def evaluate(args) -> int:
@@ -175,9 +188,7 @@ def sweep(args) -> int:
     """`nndsl sweep`: run the spec's sweep section, a live table of trials, the best `--set`."""
     from pathlib import Path
 
-    from rich.live import Live
-
-    from nndsl.fit.trials import plan_trials, ranked, run_sweep
+    from nndsl.fit.trials import plan_trials, ranked
 
     spec = _spec(args)
     entries = spec.sweep_entries()
@@ -188,18 +199,42 @@ def sweep(args) -> int:
     trials = plan_trials(entries, count, seed, out)
     console = _console()
     console.print(f"sweep: {len(trials)} trials of {plan.model or 'train'} → {out}")
-    with Live(_trial_table(trials, "trials"), console=console, transient=False,
-              auto_refresh=False) as live:
-        run_sweep(trials, Path(args.file), args.train, args.epochs, args.jobs,
-                  lambda: live.update(_trial_table(trials, "trials"), refresh=True),
-                  _trial_args(args))
+    _run_trials(args, trials, out, console)
     best = ranked(trials)
     if not best:
         print("sweep: no trial finished", file=sys.stderr)
         return 1
-    console.print(_trial_table(best, f"ranked by {best[0].result['monitor']}"))
+    title = f"ranked by {best[0].result['monitor']}"
+    if sys.stdout.isatty():
+        console.print(_trial_table(best, title))
+    else:
+        from nndsl.fit.trials import plain_table
+
+        console.print("\n".join([f"{title}:", *plain_table(best)]), markup=False)
+    console.print(f"sweep.csv, sweep.json: {out}")
     console.print("best: " + " ".join(best[0].set_args))
     return 0 if len(best) == len(trials) else 1
+
+
+def _run_trials(args, trials, out, console) -> None:
+    """Run the sweep's trials: a live table on a terminal, a plain line per finished trial
+    in a pipe or log file."""
+    from pathlib import Path
+
+    from rich.live import Live
+
+    from nndsl.fit.trials import run_sweep, trial_line
+
+    def run(on_update) -> None:
+        run_sweep(trials, Path(args.file), args.train, args.epochs, args.jobs, on_update,
+                  _trial_args(args), out)
+
+    if not sys.stdout.isatty():
+        run(lambda trial: console.print(trial_line(trial), markup=False))
+        return
+    with Live(_trial_table(trials, "trials"), console=console, transient=False,
+              auto_refresh=False) as live:
+        run(lambda trial: live.update(_trial_table(trials, "trials"), refresh=True))
 
 
 def _set_text(value) -> str:
@@ -219,15 +254,11 @@ def _trial_args(args) -> list[str]:
 
 
 def _trial_table(trials, title: str) -> Table:
+    from nndsl.fit.trials import table_cells, table_columns
+
     table = _table(title)
-    names = list(trials[0].values) if trials else []
-    for column in ("trial", *names, "monitor", "best", "status"):
+    for column in table_columns(trials):
         table.add_column(column)
     for t in trials:
-        score = t.score()
-        table.add_row(str(t.index), *(f"{t.values[n]:.4g}" if isinstance(t.values[n], float)
-                                      else str(t.values[n]) for n in names),
-                      t.result["monitor"] if t.result else "",
-                      f"{score:.4f}" if score is not None else "",
-                      t.status + (f": {t.log[-1]}" if t.log else ""))
+        table.add_row(*table_cells(t))
     return table

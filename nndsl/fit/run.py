@@ -3,14 +3,14 @@ checkpoints, resumption, the final test evaluation, metrics and learning curves.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
 import json
-import math
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
-from nndsl.fit import checkpoint, devices, rundir
+from nndsl.fit import checkpoint, devices, explog, rundir
 from nndsl.fit.loop import (
     History,
     Trainer,
@@ -32,6 +31,7 @@ from nndsl.fit.loop import (
     monitor_mode,
     monitored_value,
 )
+from nndsl.fit.report import Reporter
 from nndsl.paths import file_span
 from nndsl.source import error
 
@@ -53,6 +53,11 @@ class RunOptions:
     overwrite: bool = False
     # --devices, --device, --coordinator ...: the mesh a run shards over (fit/devices.py).
     devices: devices.DeviceOptions | None = None
+    # --log: experiment logs (nndsl.fit.explog.LOG_BACKENDS); --log-format: text, plain, json.
+    log: tuple[str, ...] = ()
+    log_format: str = "text"
+    # The network's picture (a graphviz Digraph) for the experiment logs, drawn when asked.
+    picture: Callable | None = None
 
 
 IN_USE = "E093"
@@ -82,7 +87,6 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     """Fit the plan; returns the test results. Writes everything into options.run_dir."""
     started = time.perf_counter()
     devices.start_distributed(options.devices or devices.DeviceOptions())
-    console = console if devices.writes_run() else Console(quiet=True)  # process 0 speaks
     enable_compilation_cache()
     run_dir = options.run_dir
     epochs = options.epochs or plan.settings["epochs"]
@@ -95,8 +99,10 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     trainer = Trainer(plan, data, epochs, options.check_numerics,
                       devices.placement(options.devices), options.devices and
                       options.devices.devices)
-    if not devices.writes_run():  # several processes: process 0 alone writes the run
-        return _train(plan, options, console, data, trainer, epochs, started)
+    if not devices.writes_run():  # several processes: process 0 alone speaks and writes
+        with tempfile.TemporaryDirectory() as scratch, \
+                Reporter(Console(quiet=True), Path(scratch), progress=False) as reporter:
+            return _train(plan, options, reporter, data, trainer, epochs, started)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _locked(run_dir):
         if options.overwrite and rundir.is_run(run_dir):
@@ -105,7 +111,16 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
         if checkpoint.remove_orphans(run_dir):
             console.print(f"removed the unfinished checkpoint files of an interrupted run "
                           f"in {run_dir}")
-        return _train(plan, options, console, data, trainer, epochs, started)
+        with _reporter(options, console) as reporter:
+            return _train(plan, options, reporter, data, trainer, epochs, started)
+
+
+def _reporter(options: RunOptions, console: Console) -> Reporter:
+    """What the run tells its user and writes as it goes (nndsl.fit.report)."""
+    loggers = explog.open_loggers(options.log, options.run_dir, options.picture,
+                                  lambda text: console.print(text, markup=False))
+    return Reporter(console, options.run_dir, progress=options.progress,
+                    log_format=options.log_format, loggers=loggers)
 
 
 def _resumable(plan: TrainPlan, options: RunOptions) -> tuple[int, str | None]:
@@ -144,12 +159,12 @@ def _locked(run_dir: Path):
         handle.close()
 
 
-def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer: Trainer,
+def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, trainer: Trainer,
            epochs: int, started: float) -> dict:
     seed, run_dir = plan.settings["seed"], options.run_dir
     params, state, opt_states = trainer.init(seed)
     params = frozen_params(params, plan, options.runs_root, options.spec_path.stem,
-                           console.print)
+                           reporter.note)
     history, first_epoch = History(), 1
     if options.resume:
         params, state, opt_states, history, first_epoch = _resume(
@@ -165,43 +180,47 @@ def _train(plan: TrainPlan, options: RunOptions, console: Console, data, trainer
     # Steps that train against each other (a GAN) have no comparable loss: without an
     # explicit monitor, the last epoch's parameters are the best ones.
     adversarial = len(plan.objectives) > 1 and plan.early_stopping is None
-    console.print(f"training {', '.join(_trained(plan))} on "
-                  f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
-                  f"{trainer.steps_per_epoch} steps/epoch{_on(trainer)}) → {run_dir}")
+    reporter.on_start(f"training {', '.join(_trained(plan))} on "
+                      f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
+                      f"{trainer.steps_per_epoch} steps/epoch{_on(trainer)}) → {run_dir}",
+                      {"networks": _trained(plan), "data": plan.data.name,
+                       "examples": trainer.n_train, "batch": trainer.batch,
+                       "steps_per_epoch": trainer.steps_per_epoch, "run_dir": str(run_dir),
+                       "devices": trainer.placement.count if trainer.placement else 1})
     saved = first_epoch - 1
     try:
         for epoch in range(first_epoch, epochs + 1):
             params, state, opt_states, train_losses = _epoch(
-                trainer, params, state, opt_states, seed, epoch, epochs, options, console)
+                trainer, params, state, opt_states, seed, epoch, epochs, options, reporter)
             row = _row(trainer, epoch, train_losses, params, state, started)
             history.rows.append(row)
             monitor, value = monitored_value(plan, row)
-            console.print(_epoch_line(row))
+            reporter.on_epoch(history.rows)
             if adversarial or improved(monitor_mode(plan, monitor), value, history.best,
                                        min_delta):
                 history.best, history.best_epoch = float(value), epoch
                 # A host copy: the device buffers are donated to the next step.
                 best = _host({"params": params, "state": state})
                 _checkpoint(run_dir / "best.ckpt", {**best, "epoch": epoch})
+                reporter.on_best(epoch, monitor, value)
             _save_last(run_dir, params, state, opt_states, history, epoch)
             saved = epoch
             if patience and epoch - history.best_epoch >= patience:
-                console.print(f"early stopping: {monitor} has not improved for {patience} epochs;"
+                reporter.note(f"early stopping: {monitor} has not improved for {patience} epochs;"
                               f" restoring epoch {history.best_epoch}")
                 break
     except KeyboardInterrupt:
-        raise _interrupted(run_dir, history, saved) from None
-    results = _finish(trainer, best, history, run_dir, started, console)
+        raise _interrupted(run_dir, history, saved, reporter) from None
+    results = _finish(trainer, best, history, run_dir, started, reporter)
     return results
 
 
-def _interrupted(run_dir: Path, history: History, saved: int) -> Interrupted:
+def _interrupted(run_dir: Path, history: History, saved: int,
+                 reporter: Reporter) -> Interrupted:
     """After Ctrl-C or a signal: last.ckpt already holds epoch `saved` (written as each epoch
     ends; the parameters of the epoch under way are dropped, its step buffers were donated);
     metrics.csv and curves.png are written up to it."""
-    kept = History([row for row in history.rows if row["epoch"] <= saved])
-    _write_metrics(run_dir, kept)
-    _plot(run_dir, kept)
+    reporter.on_interrupt([row for row in history.rows if row["epoch"] <= saved])
     return Interrupted(saved + 1, saved, run_dir, rundir.stop_requested())
 
 
@@ -235,14 +254,14 @@ def _checkpoint(path: Path, payload: dict) -> None:
                                 else value for key, value in payload.items()})
 
 
-def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options, console):
+def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options,
+           reporter: Reporter):
     base = jax.random.PRNGKey(seed)
     order = trainer.epoch_order(seed, epoch)
-    losses, t0 = [], time.perf_counter()
+    losses = []
     first_bad = jnp.array(-1)
-    with _progress(options.progress, console) as bar:
-        task = bar.add_task(f"epoch {epoch}/{epochs}", total=trainer.steps_per_epoch, loss="",
-                            rate="")
+    with reporter.epoch(epoch, epochs, trainer.steps_per_epoch, trainer.batch,
+                        trainer.loss_names) as progress:
         for i, (batch, _) in enumerate(trainer.batches("train", trainer.batch, order)):
             _stop_if_asked(epoch)
             step = (epoch - 1) * trainer.steps_per_epoch + i
@@ -252,16 +271,15 @@ def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, opt
             losses.append(loss)
             if step == 0:
                 jax.block_until_ready(loss)
-                console.print(f"first step after {time.perf_counter() - options.started:.2f} s "
+                reporter.note(f"first step after {time.perf_counter() - options.started:.2f} s "
                               "(start-up, data, compilation)")
             first_bad = jnp.where((first_bad < 0) & ~ok, step, first_bad)
-            if i % 20 == 0 or i == trainer.steps_per_epoch - 1:
+            # The host waits for the device only here, when the clock says the bar is due.
+            if progress.due(i):
                 if int(first_bad) >= 0:
                     raise NonFinite(_non_finite(trainer, params, state, order, base,
                                                 int(first_bad), epoch))
-                rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
-                bar.update(task, completed=i + 1, loss=f"loss {float(loss[0]):.4f}",
-                           rate=f"{rate:.0f} steps/s")
+                progress.update(i + 1, losses)
     return params, state, opt_states, jnp.mean(jnp.stack(losses), axis=0).tolist()
 
 
@@ -274,25 +292,12 @@ def _non_finite(trainer: Trainer, params, state, order, base, step: int, epoch: 
             f"non-finite output: {where}")
 
 
-def _progress(enabled: bool, console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
-                    TimeRemainingColumn(), console=console, transient=True,
-                    disable=not enabled)
-
-
 def _row(trainer: Trainer, epoch, train_losses, params, state, started) -> dict:
     row = {"epoch": epoch}
     row.update({f"train_{name}": value for name, value in zip(trainer.loss_names, train_losses)})
     row.update({f"val_{k}": v for k, v in trainer.evaluate(params, state, "val").items()})
     row["seconds"] = round(time.perf_counter() - started, 2)
     return row
-
-
-def _epoch_line(row: dict) -> str:
-    parts = [f"epoch {row['epoch']:>3}"]
-    parts += [f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds")]
-    return "  ".join(parts)
 
 
 def _save_last(run_dir, params, state, opt_states, history: History, epoch: int) -> None:
@@ -337,7 +342,7 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
                         "schedule": o.schedule.name if o.schedule else "constant"}
                        for o in plan.objectives],
         "settings": {**plan.settings, "epochs": epochs}, "batch": trainer.batch,
-        "metrics": list(plan.metrics),
+        "metrics": dict(plan.metric_expressions),
         "spec_sha256": hashlib.sha256(options.spec_path.read_bytes()).hexdigest(),
         "set": rundir.plain_set(dict(options.overrides)),
         "shapes": {name: list(shape) for name, shape in
@@ -367,7 +372,7 @@ def _write_json(path: Path, value) -> None:
 
 
 def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, started,
-            console: Console) -> dict:
+            reporter: Reporter) -> dict:
     test = trainer.evaluate(best["params"], best["state"], "test")
     monitor = monitored_value(trainer.plan, history.rows[-1])[0] if history.rows else "val_loss"
     results = {"test": test, "best_epoch": history.best_epoch,
@@ -377,47 +382,5 @@ def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, start
                "seconds": round(time.perf_counter() - started, 2)}
     if devices.writes_run():
         (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    _write_metrics(run_dir, history)
-    _plot(run_dir, history)
-    console.print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
-    console.print(f"results: {run_dir / 'results.json'}; curves: {run_dir / 'curves.png'}")
+    reporter.on_test(test, results, run_dir / "results.json")
     return results
-
-
-def _write_metrics(run_dir: Path, history: History) -> None:
-    if not history.rows or not devices.writes_run():
-        return
-    with open(run_dir / "metrics.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history.rows[0]))
-        writer.writeheader()
-        writer.writerows(history.rows)
-
-
-def _plot(run_dir: Path, history: History) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = history.rows
-    if not rows or not devices.writes_run():
-        return
-    keys = [k for k in rows[0] if k not in ("epoch", "seconds")]
-    losses = [k for k in keys if "loss" in k]
-    metrics = [k for k in keys if "loss" not in k]
-    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(11 if metrics else 6, 4),
-                             squeeze=False)
-    epochs = [r["epoch"] for r in rows]
-    for ax, group, title in ((axes[0][0], losses, "loss"),
-                             *(((axes[0][1], metrics, "metrics"),) if metrics else ())):
-        for key in group:
-            values = [r[key] for r in rows]
-            if all(math.isfinite(v) for v in values):
-                ax.plot(epochs, values, label=key)
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(run_dir / "curves.png", dpi=100)
-    plt.close(fig)
