@@ -36,7 +36,7 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
         overrides: dict | None = None, resume: str | Path | None = None,
         overwrite: bool = False, progress: bool = False, quiet: bool = False,
         started: float | None = None, console=None, check_numerics: bool = False,
-        log: tuple[str, ...] = (), log_format: str = "text") -> dict:
+        log: tuple[str, ...] = (), log_format: str = "text", devices=None) -> dict:
     """Train a spec's train section exactly as `nndsl train` does and return its results:
     `test` (losses and metrics of the best parameters on the test split), `best_epoch`,
     `monitor`, `best`, `epochs_run`, `seconds` and `run_dir`.
@@ -48,7 +48,9 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     `nndsl.fit.rundir`); `overwrite` replaces `out` (else the newest of those) instead;
     `out` naming a run without `overwrite` is E100. `resume` continues the run in that
     directory (E101 when its spec graph, settings or --set values differ; more `epochs`
-    extend a finished run). `progress` shows a progress bar, `quiet`
+    extend a finished run). `devices` (a `nndsl.fit.devices.DeviceOptions`) shards
+    the run over several devices or processes (docs/devices.md). `progress` shows a
+    progress bar, `quiet`
     silences the per-epoch lines; `check_numerics` runs the step under checkify (E087)
     (`console`, a rich Console, prints them instead of the
     default one); `started` (a `time.perf_counter()` value) is when the
@@ -77,7 +79,7 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
                          started=time.perf_counter() if started is None else started,
                          check_numerics=check_numerics, overwrite=overwrite,
                          log=tuple(log), log_format=log_format,
-                         picture=lambda: _picture(spec, plan))
+                         picture=lambda: _picture(spec, plan), devices=devices)
     results = run_training(plan, options, console)
     return {**results, "run_dir": run_dir}
 

@@ -233,3 +233,20 @@ def test_kill_9_then_resume_reaches_the_uninterrupted_parameters(tmp_path, unint
         assert a.tensors.keys() == b.tensors.keys() and a["epoch"] == b["epoch"]
         for key in a.tensors:
             np.testing.assert_array_equal(a.tensors[key], b.tensors[key], err_msg=key)
+
+
+def test_a_checkpoint_whose_header_length_starts_like_a_pickle_reads(tmp_path):
+    """A safetensors file begins with its header's length: 128 modulo 256 gives a first byte
+    of 0x80, a pickle's; such a checkpoint (seen: a last.ckpt of 1,920 header bytes) reads."""
+    import numpy as np
+
+    from nndsl.fit import checkpoint
+
+    path = tmp_path / "last.ckpt"
+    for pad in range(300):
+        checkpoint.write(path, {"params": {"fc": {"W": np.ones((2, 2), np.float32)}},
+                                "note": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert checkpoint.read(path).meta["note"] == "x" * pad

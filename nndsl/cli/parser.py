@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+from nndsl.cli import parallel
+
 CHECK_HELP = """\
 Parse, elaborate and statically check every network, train and sweep section of each FILE:
 shapes (with symbolic batch/time), parameter counts, hyperparameters, and which parameters
@@ -308,7 +310,8 @@ curves.png is redrawn (at most once a second), so an interrupted run keeps both.
 --log tensorboard also writes RUN_DIR/tensorboard/. See docs/commands.md.
 
 example:  nndsl train specs/mlp_digits.nn --epochs 20
-"""
+
+""" + parallel.DEVICES_HELP
 
 
 def _log_options(train: argparse.ArgumentParser) -> None:
@@ -352,6 +355,7 @@ def _training_commands(sub) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _log_options(train)
     _check_numerics(train)
+    parallel.add_arguments(train)
     evaluate = sub.add_parser("eval", help="evaluate a run's best parameters on a split",
                               description="Losses and metrics of a run's best.ckpt on a split "
                               "(every network of the train section). Without --run: the "

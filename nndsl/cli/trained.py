@@ -15,6 +15,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 def train(args) -> int:
     """`nndsl train`: fit the spec's train section (`nndsl.fit`); writes a run directory.
     Ctrl-C or SIGTERM: the run keeps its last finished epoch; exit 128 + the signal."""
+    from nndsl.cli import parallel
+    from nndsl.fit.devices import DeviceOptions
     from nndsl.fit.run import Interrupted, NonFinite
     from nndsl.runs import fit
 
@@ -25,7 +27,8 @@ def train(args) -> int:
             epochs=args.epochs, resume=args.resume, overwrite=args.overwrite,
             progress=sys.stdout.isatty() and not args.quiet, started=args.started,
             console=_train_console(log_format), check_numerics=args.check_numerics,
-            log=tuple(args.log), log_format=log_format)
+            log=tuple(args.log), log_format=log_format,
+            devices=DeviceOptions(**parallel.options(args)))
     except NonFinite as exc:
         print(f"{args.file}: error[{NON_FINITE}]: {exc}", file=sys.stderr)
         return 1

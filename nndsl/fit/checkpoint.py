@@ -147,7 +147,9 @@ def read(path: Path) -> Checkpoint:
     """Read and verify a checkpoint this program wrote; raises a clear error naming the file
     when it is missing, not a regular file, an old pickle, truncated or corrupted."""
     data = read_file(path, MAX_BYTES, "checkpoint", UNREADABLE)
-    if data[:1] == _PICKLE_PROTO:
+    # A pickle starts with 0x80; so does a safetensors file whose header is 128 bytes long
+    # modulo 256 (its first 8 bytes are that length), and its JSON header follows at byte 8.
+    if data[:1] == _PICKLE_PROTO and data[8:9] != b"{":
         raise error(UNREADABLE, f"{path} was written by an older nndsl; retrain, which "
                     "writes a safe checkpoint (old ones are pickles, never loaded because "
                     "unpickling can run code)", file_span(path))

@@ -25,6 +25,7 @@ from nndsl.data.table import DataError
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint, numerics
 from nndsl.fit.augment import augment
+from nndsl.fit.devices import Placement
 from nndsl.fit.indices import check_indices
 from nndsl.fit.optim import optimizer
 from nndsl.ir import shape_fits
@@ -94,12 +95,17 @@ def _overlay(params: Params, part: Params) -> Params:
 class Trainer:
     """Everything a run needs: compiled graph, optimizers, jitted step and evaluation."""
 
-    def __init__(self, plan: TrainPlan, data: Splits, epochs: int, check_numerics: bool = False):
-        self.plan, self.epochs = plan, epochs
+    def __init__(self, plan: TrainPlan, data: Splits, epochs: int, check_numerics: bool = False,
+                 placement: Placement | None = None, devices_arg: str | None = None):
+        self.plan, self.epochs, self.placement = plan, epochs, placement
         self.compiled = Compiled(plan.graph, check_numerics=check_numerics,
                                  precision=plan.settings["precision"])
         self.batch = min(plan.settings["batch"], len(next(iter(data["train"].values()))))
-        self.device_data = {split: {k: jnp.asarray(v) for k, v in fields.items()
+        if placement:
+            placement.check_batch(self.batch, devices_arg)
+        # Sharded, the data stays on the host: each device receives its rows of a batch.
+        put = np.asarray if placement else jnp.asarray
+        self.device_data = {split: {k: put(v) for k, v in fields.items()
                                     if k in plan.graph.inputs}
                             for split, fields in data.items()}
         self.n_train = len(next(iter(data["train"].values())))
@@ -113,13 +119,30 @@ class Trainer:
                            for o in plan.objectives]
         # The step donates its parameter, state and optimizer-state buffers: callers must use
         # the returned ones. With --check-numerics both run under checkify (fit/numerics.py).
-        self.step = numerics.jit(self._train_step, self.compiled, donate_argnums=(0, 1, 2))
-        self._eval = numerics.jit(self._eval_batch, self.compiled)
+        # Sharded: every output replicated, so XLA all-reduces the gradients inside the step.
+        shardings = {"out_shardings": placement.replicated} if placement else {}
+        self._step = numerics.jit(self._train_step, self.compiled, donate_argnums=(0, 1, 2),
+                                  **shardings)
+        self._eval = numerics.jit(self._eval_batch, self.compiled, **shardings)
+        self.step = self._local_step if placement else self._step
+
+    def _local_step(self, params, state, opt_states, batch, rng):
+        """The sharded step, its losses and finiteness as arrays of this process (readable
+        on the host whatever the number of processes)."""
+        params, state, opt_states, losses, ok = self._step(params, state, opt_states, batch,
+                                                           rng)
+        return params, state, opt_states, self.placement.local(losses), \
+            self.placement.local(ok)
+
+    def placed(self, *trees):
+        """Parameters, state, optimizer states (any trees) where the step expects them:
+        replicated over the mesh when sharded, else as they are."""
+        return tuple(self.placement.replicate(t) for t in trees) if self.placement else trees
 
     def init(self, seed: int):
         """Fresh parameters and state from `seed`, and the optimizers' states for them."""
         params, state = self.compiled.init(seed)
-        return params, state, self.init_opt(params)
+        return self.placed(params, state, self.init_opt(params))
 
     def init_opt(self, params: Params) -> list:
         """One optimizer state per objective, over the parameters that objective trains."""
@@ -177,27 +200,42 @@ class Trainer:
         return jnp.stack(values)
 
     def batches(self, split: str, size: int, order=None):
+        """Batches of `size` examples of a split, in `order` (training: full batches only),
+        else in order (evaluation: the last one partial)."""
         fields = self.device_data[split]
         n = len(next(iter(fields.values())))
-        index = jnp.arange(n) if order is None else order
+        xp = np if self.placement else jnp
+        index = xp.arange(n) if order is None else order
         for start in range(0, n - (size - 1 if order is not None else 0), size):
             idx = index[start:start + size]
-            yield {k: jnp.take(v, idx, axis=0) for k, v in fields.items()}, len(idx)
+            if self.placement:
+                yield self.placement.batch(fields, idx), len(idx)
+            else:
+                yield {k: jnp.take(v, idx, axis=0) for k, v in fields.items()}, len(idx)
 
     def evaluate(self, params, state, split: str, seed: int = 0) -> dict[str, float]:
         """Mean losses and metrics over a split, weighted by batch size."""
         totals, count = None, 0
         key = jax.random.PRNGKey(seed)
-        for batch, n in self.batches(split, max(self.batch, 256)):
-            values = self._eval(params, state, batch, key) * n
+        params, state = self.placed(params, state)
+        for batch, n in self.batches(split, self.eval_size()):
+            values = self._eval(params, state, batch, key)
+            values = (self.placement.local(values) if self.placement else values) * n
             totals = values if totals is None else totals + values
             count += n
         values = np.asarray(totals) / max(count, 1)
         return dict(zip(self.loss_names + self.metric_names, values.tolist()))
 
+    def eval_size(self) -> int:
+        """Evaluation's batch: at least 256 examples, a multiple of the devices (sharded, the
+        last partial batch runs replicated: its mean is exact, only its speed suffers)."""
+        size = max(self.batch, 256)
+        count = self.placement.count if self.placement else 1
+        return -(-size // count) * count
+
     def epoch_order(self, seed: int, epoch: int):
         perm = np.random.RandomState([seed, epoch]).permutation(self.n_train)
-        return jnp.asarray(perm)
+        return perm if self.placement else jnp.asarray(perm)
 
     def locate_non_finite(self, params, state, batch, rng) -> str:
         """The first layer whose output is not finite on this batch."""

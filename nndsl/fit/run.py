@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -16,12 +17,11 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from rich.console import Console
 
 from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
-from nndsl.fit import checkpoint, explog, rundir
+from nndsl.fit import checkpoint, devices, explog, rundir
 from nndsl.fit.loop import (
     History,
     Trainer,
@@ -51,6 +51,8 @@ class RunOptions:
     check_numerics: bool = False
     # --overwrite: empty run_dir (a run already) before training into it.
     overwrite: bool = False
+    # --devices, --device, --coordinator ...: the mesh a run shards over (fit/devices.py).
+    devices: devices.DeviceOptions | None = None
     # --log: experiment logs (nndsl.fit.explog.LOG_BACKENDS); --log-format: text, plain, json.
     log: tuple[str, ...] = ()
     log_format: str = "text"
@@ -84,6 +86,7 @@ def enable_compilation_cache() -> None:
 def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     """Fit the plan; returns the test results. Writes everything into options.run_dir."""
     started = time.perf_counter()
+    devices.start_distributed(options.devices or devices.DeviceOptions())
     enable_compilation_cache()
     run_dir = options.run_dir
     epochs = options.epochs or plan.settings["epochs"]
@@ -93,7 +96,13 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
             console.print(f"{run_dir} is finished: {finished}; nothing to train")
             return json.loads((run_dir / "results.json").read_text())
     data = load_data(plan)
-    trainer = Trainer(plan, data, epochs, options.check_numerics)
+    trainer = Trainer(plan, data, epochs, options.check_numerics,
+                      devices.placement(options.devices), options.devices and
+                      options.devices.devices)
+    if not devices.writes_run():  # several processes: process 0 alone speaks and writes
+        with tempfile.TemporaryDirectory() as scratch, \
+                Reporter(Console(quiet=True), Path(scratch), progress=False) as reporter:
+            return _train(plan, options, reporter, data, trainer, epochs, started)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _locked(run_dir):
         if options.overwrite and rundir.is_run(run_dir):
@@ -163,6 +172,7 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
         _extend_config(run_dir, epochs)
     else:
         _write_config(plan, options, epochs, trainer)
+    params, state, opt_states = trainer.placed(params, state, opt_states)
     best = _best_so_far(run_dir, trainer) if options.resume else None
     best = best or _host({"params": params, "state": state})
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
@@ -172,10 +182,11 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
     adversarial = len(plan.objectives) > 1 and plan.early_stopping is None
     reporter.on_start(f"training {', '.join(_trained(plan))} on "
                       f"{plan.data.name} ({trainer.n_train:,} examples, batch {trainer.batch}, "
-                      f"{trainer.steps_per_epoch} steps/epoch) → {run_dir}",
+                      f"{trainer.steps_per_epoch} steps/epoch{_on(trainer)}) → {run_dir}",
                       {"networks": _trained(plan), "data": plan.data.name,
                        "examples": trainer.n_train, "batch": trainer.batch,
-                       "steps_per_epoch": trainer.steps_per_epoch, "run_dir": str(run_dir)})
+                       "steps_per_epoch": trainer.steps_per_epoch, "run_dir": str(run_dir),
+                       "devices": trainer.placement.count if trainer.placement else 1})
     saved = first_epoch - 1
     try:
         for epoch in range(first_epoch, epochs + 1):
@@ -190,7 +201,7 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
                 history.best, history.best_epoch = float(value), epoch
                 # A host copy: the device buffers are donated to the next step.
                 best = _host({"params": params, "state": state})
-                checkpoint.write(run_dir / "best.ckpt", {**best, "epoch": epoch})
+                _checkpoint(run_dir / "best.ckpt", {**best, "epoch": epoch})
                 reporter.on_best(epoch, monitor, value)
             _save_last(run_dir, params, state, opt_states, history, epoch)
             saved = epoch
@@ -227,7 +238,20 @@ def _trained(plan: TrainPlan) -> list[str]:
 
 
 def _host(tree):
-    return jax.tree.map(np.asarray, tree)
+    return jax.tree.map(devices.host, tree)
+
+
+def _on(trainer: Trainer) -> str:
+    """`, on 4 cpu devices, per-device batch 16` when the run is sharded."""
+    return f", on {trainer.placement.describe(trainer.batch)}" if trainer.placement else ""
+
+
+def _checkpoint(path: Path, payload: dict) -> None:
+    """Write a checkpoint of host arrays (restorable on any number of devices); several
+    processes: process 0 alone writes."""
+    if devices.writes_run():
+        checkpoint.write(path, {key: _host(value) if key in ("params", "state", "opt_states")
+                                else value for key, value in payload.items()})
 
 
 def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options,
@@ -277,7 +301,7 @@ def _row(trainer: Trainer, epoch, train_losses, params, state, started) -> dict:
 
 
 def _save_last(run_dir, params, state, opt_states, history: History, epoch: int) -> None:
-    checkpoint.write(run_dir / "last.ckpt", {
+    _checkpoint(run_dir / "last.ckpt", {
         "params": params, "state": state, "opt_states": opt_states, "epoch": epoch,
         "history": history.rows, "best": history.best, "best_epoch": history.best_epoch})
 
@@ -307,6 +331,8 @@ def _best_so_far(run_dir: Path, trainer: Trainer) -> dict | None:
 
 
 def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Trainer) -> None:
+    if not devices.writes_run():
+        return
     shutil.copyfile(options.spec_path, options.run_dir / "spec.nn")
     config = {
         "spec": str(options.spec_path), "train": plan.name, "model": plan.model,
@@ -330,6 +356,8 @@ def _write_config(plan: TrainPlan, options: RunOptions, epochs: int, trainer: Tr
 def _extend_config(run_dir: Path, epochs: int) -> None:
     """A resumed run trains to `epochs`: config.json says so, and results.json (of the run
     as it ended before) goes until this one finishes."""
+    if not devices.writes_run():
+        return
     path = run_dir / "config.json"
     config = json.loads(path.read_text())
     config["settings"]["epochs"] = epochs
@@ -352,6 +380,7 @@ def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, start
                "best": history.best,
                "epochs_run": len(history.rows),
                "seconds": round(time.perf_counter() - started, 2)}
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    if devices.writes_run():
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     reporter.on_test(test, results, run_dir / "results.json")
     return results
