@@ -7,30 +7,15 @@ import math
 from pathlib import Path
 
 from nndsl.cli import parallel
-
-CHECK_HELP = """\
-Parse, elaborate and statically check every network, train and sweep section of each FILE:
-shapes (with symbolic batch/time), parameter counts, hyperparameters, and which parameters
-each loss can train. Prints one line per network; on errors prints file:line:col, the
-source line with a caret, and a hint, then, for an error inside a block, each call it was
-reached through (innermost first, with its call site), and exits 1. See docs/errors.md for
-every error code.
-
-example:  nndsl check specs/mlp_digits.nn --set hidden=256
-"""
-
-SUMMARY_HELP = """\
-Per layer: its name (`name=`, the binding, else op_k; blocks nest: Basic_1.conv_0), op,
-output shape, trainable parameters and FLOPs per example (a multiply-add counts 2; a bias add
-and elementwise ops 1 per output element; softmax 5 and normalisation 7 per element; every
-op's rule: docs/ops.md, "Cost conventions"). A layer of a repeated stage is one row
-`conv × 24` with its total over the copies, as render draws it; each block instance, repeat
-and scan ends with a subtotal row. Totals: trainable parameters, non-trainable state
-(batch-norm statistics), FLOPs, activation memory per example, and with --batch N the
-training memory (parameters, gradients, optimizer state, activations).
-
-example:  nndsl summary specs/resnet.nn --model ResNet18 --format json
-"""
+from nndsl.cli.helptext import (
+    CHECK_HELP,
+    EXPORT_HELP,
+    GRADCHECK_HELP,
+    RENDER_HELP,
+    SUMMARY_HELP,
+    SWEEP_HELP,
+    TRAIN_HELP,
+)
 
 
 def _parse_set(text: str) -> tuple[str, object]:
@@ -224,49 +209,6 @@ def _spec_names(what: str):
     return complete
 
 
-SWEEP_HELP = """\
-Search the `let` constants named in the spec's `sweep` section: `choice(...)`,
-`uniform(low, high)`, `loguniform(low, high)`, `int(low, high)`; random search with `trials`
-draws by default, every combination of `choice` values with `method = grid`. Each trial is a
-`nndsl train` run with --set values, in its own directory (trial-000, ...); a live table
-shows the trials, a final table ranks them by the train section's monitored quantity
-(early_stopping's monitor, else the validation loss), and the best --set line is printed.
-Draws come from the seed: rerunning an interrupted sweep skips the trials already done.
-The sweep's directory gets sweep.csv and sweep.json (a row per trial: settings, monitored
-value, best epoch, run directory), rewritten as each trial ends; in a pipe or log file each
-finished trial is one line and the final table is plain text.
-
-example:  nndsl sweep specs/mlp_digits.nn --trials 4 --epochs 20
-"""
-
-
-GRADCHECK_HELP = """\
-In float64, on random small inputs shaped by the spec (batch and other symbolic sizes bound
-to 3), compare jax.grad of a fixed random projection of the network's outputs with central
-finite differences on N random entries of every parameter tensor. Prints one row per tensor
-(max absolute and relative error; relative to max(|numeric|, |analytic|, 1)) and exits 1 when
-any exceeds the tolerance. Stochastic ops run with a fixed key; ops through which no gradient
-flows are listed, not differenced.
-
-example:  nndsl gradcheck specs/lstm_adding.nn --model LSTMAdder --set T=5
-"""
-
-
-RENDER_HELP = """\
-Draw a network as graphviz sees it from the checked graph: ops as `name: op` with key
-hyperparameters and parameter counts (summary's figures), a tooltip on each (name, op,
-attributes, output shape, parameters), tensor shapes on edges (symbolic sizes kept), blocks
-as clusters labelled with their call, `Stage * n` as one cluster marked × n (every copy with
---expand), a cell's step inside a loop cluster with its states drawn back as dashed edges,
-shared instances outlined in blue, ops through which no gradient flows outlined in red.
---depth K collapses clusters and scans nested deeper than K into one box with their
-parameters and shapes. --train draws a train section's graph: losses, metrics, and which
-step trains each layer.
-
-example:  nndsl render specs/resnet.nn --model ResNet18 -o resnet18.png
-"""
-
-
 def _render_command(sub) -> None:
     render = sub.add_parser("render", help="draw a network with graphviz",
                             description=RENDER_HELP,
@@ -282,36 +224,6 @@ def _render_command(sub) -> None:
                         help="draw every copy of a repeated stage")
     render.add_argument("--train", nargs="?", const="", metavar="NAME",
                         help="draw the (named) train section's graph instead")
-
-
-TRAIN_HELP = """\
-Fit the spec's train section: data on the device, one jitted step (forward, gradient,
-clipping, optimizer update), a live progress bar and one line per epoch with train and
-validation figures, then a test evaluation. The run directory (default
-runs/<spec>-<train name or model>) holds spec.nn, config.json, last.ckpt and best.ckpt
-(written atomically), metrics.csv, curves.png and results.json.
-
-A new run never replaces an old one: when runs/<spec>-<name> holds a run, this one goes to
-runs/<spec>-<name>-2 (then -3, ...; the line printed says which); --overwrite replaces the
-newest run instead; --out DIR naming a run needs --overwrite or --resume DIR (E100).
---resume DIR continues a run (to the parameters an uninterrupted run reaches) only with the
-spec graph, settings and --set values it was trained with (E101 names what differs);
---resume DIR --epochs N trains a finished run further. Ctrl-C or SIGTERM stops between
-steps: last.ckpt keeps the last finished epoch, metrics.csv and curves.png are written, and
-the exit code is 130 (SIGINT) or 143 (SIGTERM); a second Ctrl-C quits at once.
-See "Run directories" in docs/commands.md.
-
-Progress and logs: on a terminal the bar refreshes at least every 0.5 s with the running-mean
-loss of the epoch, examples/s and the ETA. Each epoch prints one line (its losses and metrics,
-its duration and examples/s) and `saved best (epoch N, MONITOR VALUE)` when best.ckpt is
-written. In a pipe or with --log-format plain: plain lines that never wrap; with
---log-format json: one JSON object per line. metrics.csv gets a row as each epoch ends and
-curves.png is redrawn (at most once a second), so an interrupted run keeps both.
---log tensorboard also writes RUN_DIR/tensorboard/. See docs/commands.md.
-
-example:  nndsl train specs/mlp_digits.nn --epochs 20
-
-""" + parallel.DEVICES_HELP
 
 
 def _log_options(train: argparse.ArgumentParser) -> None:
@@ -395,21 +307,6 @@ def _training_commands(sub) -> None:
                          "one of several, e.g. a GAN's Generator)")
     _check_numerics(predict)
     _export_command(sub)
-
-
-EXPORT_HELP = """\
-Write a run's trained network (best.ckpt) as a file that runs without nndsl. `-o model.jax`:
-a jax.export artifact (serialized StableHLO) of the forward function in inference mode
-(dropout off, batch-norm running statistics), parameters baked in, the batch size symbolic;
-load it with jax.export.deserialize and call it with the inputs positionally, in the
-network's declared input order; --vjp also serializes its VJP. `-o model.onnx`: the same
-function through jax2onnx, checked with onnx.checker (needs pip install 'nndsl[export]');
-an op that does not convert is named. Either way model.jax.json / model.onnx.json records
-the inputs' and outputs' names, order, dtypes and shapes. `nndsl predict --run model.jax`
-runs an artifact. See docs/export.md.
-
-example:  nndsl export specs/mlp_digits.nn --run runs/mlp_digits-MLP -o mlp.jax
-"""
 
 
 def _runs(parser: argparse.ArgumentParser) -> None:
