@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=("table", "json"), default="table")
     summary.add_argument("--batch", type=_positive, metavar="N",
                          help="also estimate training memory for batches of N")
+    summary.add_argument("--devices", type=_positive, metavar="N",
+                         help="with --batch B: per-device memory on a data-parallel mesh of N "
+                         "devices (batch B/N each; docs/devices.md)")
     # nndsl.precision.PRECISIONS (the parser imports nothing of nndsl: completion stays fast)
     summary.add_argument("--precision", choices=("f32", "bf16"),
                          help="show each layer's compute dtype under this precision (default: "

@@ -23,7 +23,7 @@ from nndsl.data.files import FILE_SOURCES
 from nndsl.data.sources import LOADERS, Splits
 from nndsl.data.table import DataError
 from nndsl.elab import TrainPlan
-from nndsl.fit import checkpoint, numerics
+from nndsl.fit import checkpoint, devices, numerics
 from nndsl.fit.augment import augment
 from nndsl.fit.devices import Placement
 from nndsl.fit.indices import check_indices
@@ -103,6 +103,7 @@ class Trainer:
         self.batch = min(plan.settings["batch"], len(next(iter(data["train"].values()))))
         if placement:
             placement.check_batch(self.batch, devices_arg)
+        devices.check_fits(plan, self.batch, placement, devices_arg)
         # Sharded, the data stays on the host: each device receives its rows of a batch.
         put = np.asarray if placement else jnp.asarray
         self.device_data = {split: {k: put(v) for k, v in fields.items()
