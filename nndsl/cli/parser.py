@@ -377,6 +377,8 @@ def _training_commands(sub) -> None:
                           help='json: {"split", "run", "results": {loss, metrics by name}} '
                           "on stdout, for scripts")
     _check_numerics(evaluate)
+    parallel.add_device_arguments(evaluate, "evaluate on N devices (all: every one), as "
+                                  "train's evaluation does; one machine")
     predict = sub.add_parser("predict", help="run a trained network on an input file",
                              description="Outputs of a trained network for inputs in a .npz "
                              "(one array per input name) or .csv (columns → input x) file. "
@@ -397,6 +399,8 @@ def _training_commands(sub) -> None:
     predict.add_argument("--model", help="the network (default: the one the run trained; "
                          "one of several, e.g. a GAN's Generator)")
     _check_numerics(predict)
+    parallel.add_device_arguments(predict, "split the input rows over N devices (all: every "
+                                  "one) when N divides their number; a run directory only")
     _export_command(sub)
 
 
