@@ -140,14 +140,18 @@ def spec_run(spec: Spec, runs: str | Path = "runs", train: str | None = None,
 
 def evaluate(spec: Spec | str | Path, run_dir: str | Path, split: str = "test", *,
              train: str | None = None, model: str | None = None,
-             overrides: dict | None = None, check_numerics: bool = False) -> dict[str, float]:
+             overrides: dict | None = None, check_numerics: bool = False,
+             devices=None) -> dict[str, float]:
     """Losses and metrics of a run's best parameters on `split` (`train`, `val`, `test`),
     as `nndsl eval` reports them. The checkpoint's tensors must be the spec's (names and
-    shapes, else E092); a directory without a checkpoint is E083."""
+    shapes, else E092); a directory without a checkpoint is E083. `devices`: a
+    `nndsl.fit.devices.DeviceOptions` (`--devices N`, `--device`) to evaluate on a mesh."""
     from nndsl.fit import checkpoint
+    from nndsl.fit.training import Training
 
     spec = _as_spec(spec, overrides)
-    task = spec.training(train, model=model, check_numerics=check_numerics)
+    task = Training(spec.plan(train, model), check_numerics=check_numerics, devices=devices,
+                    training=False)
     saved = checkpoint.matching(best_checkpoint(run_dir), task.trainer.compiled)
     return task.evaluate(saved["params"], saved["state"], split)
 

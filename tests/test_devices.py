@@ -7,6 +7,7 @@ before JAX is imported, and jax.distributed initializes once per process."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -126,3 +127,64 @@ def test_a_run_of_four_devices_resumes_on_one(tmp_path):
     assert whole.returncode == 0, whole.stderr
     assert _metrics(tmp_path / "r") == pytest.approx(_metrics(tmp_path / "w"), rel=1e-4,
                                                      abs=1e-5)
+
+
+EVAL_ON_DEVICES = """
+import json, sys
+import numpy as np
+import nndsl
+from nndsl.cli import main
+from nndsl.fit.devices import DeviceOptions
+from nndsl.fit.training import Training
+
+spec, run, out = sys.argv[1], sys.argv[2], sys.argv[3]
+assert main(["train", spec, "--epochs", "1", "--out", run, "--quiet"]) == 0
+results = {n: nndsl.evaluate(spec, run, "test", devices=DeviceOptions(devices=n))
+           for n in (None, "4", "3")}
+task = Training(nndsl.load(spec).plan(), devices=DeviceOptions(devices="4"), training=False)
+batch, _ = next(task.trainer.batches("test", task.trainer.eval_size()))
+np.savez(out + "/x.npz", x=np.random.RandomState(0).rand(12, 8, 8, 1).astype("float32"))
+for n in ((), ("--devices", "4")):
+    assert main(["predict", spec, "--run", run, "--input", out + "/x.npz",
+                 "--output", out + f"/y{len(n)}.npz", *n]) == 0
+logits = [np.load(out + f"/y{n}.npz")["logits"] for n in (0, 2)]
+print(json.dumps({"results": {str(k): v for k, v in results.items()},
+                  "split": str(batch["x"].sharding.spec), "devices": task.trainer.placement.count,
+                  "predict": float(abs(logits[0] - logits[1]).max())}))
+"""
+
+
+def test_eval_and_predict_on_four_devices_match_one(tmp_path):
+    env = {**os.environ, "XLA_FLAGS": FOUR, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", EVAL_ON_DEVICES,
+                           str(ROOT / "specs" / "mlp_digits.nn"), str(tmp_path / "run"),
+                           str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 4 and report["split"] == "P('data',)"
+    one = report["results"]["None"]
+    # eval's batch is the spec's 64 rounded up: 3 devices need not divide it (no E181).
+    for n in ("4", "3"):
+        assert report["results"][n].keys() == one.keys()
+        for name, value in one.items():
+            assert report["results"][n][name] == pytest.approx(value, rel=1e-5, abs=1e-6)
+    assert report["predict"] < 1e-5
+
+
+def test_eval_refuses_more_devices_than_exist(tmp_path):
+    env = {**os.environ, "XLA_FLAGS": FOUR, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "nndsl", "eval",
+                           str(ROOT / "specs" / "mlp_digits.nn"), "--run", str(tmp_path),
+                           "--devices", "5"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "error[E180]" in done.stderr
+
+
+def test_predict_devices_need_a_run_directory(tmp_path, capsys):
+    from nndsl.cli import main
+
+    assert main(["predict", str(ROOT / "specs" / "mlp_digits.nn"), "--run",
+                 str(tmp_path / "m.jax"), "--input", "x.npz", "--output", "y.npz",
+                 "--devices", "2"]) == 1
+    assert "error[E187]" in capsys.readouterr().err

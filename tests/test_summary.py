@@ -1,9 +1,12 @@
 """`nndsl summary`: per-layer cost and totals, as a table and as JSON."""
 
 import json
+import os
+import subprocess
+import sys
 
 from nndsl.cli import main
-from tests.conftest import CONTRACT
+from tests.conftest import CONTRACT, ROOT
 
 
 def summary_json(capsys, *args):
@@ -69,3 +72,38 @@ def test_a_shared_instance_is_counted_once_and_says_so(capsys):
     data = summary_json(capsys, str(CONTRACT / "siamese.nn"))
     assert [(b["label"], b["params"]) for b in data["blocks"]] == [
         ("Tower() (shared: tower)", 8_384), ("Tower() (shared: tower)", 0)]
+
+
+def test_per_device_memory_on_a_data_parallel_mesh(capsys):
+    data = summary_json(capsys, str(CONTRACT / "mlp_digits.nn"), "--batch", "64",
+                        "--devices", "4")
+    # 26,122 float32 parameters, their gradients and adam's two slots on every device; the
+    # activations of 64 / 4 = 16 examples (3,624 bytes each).
+    assert data["activation_bytes"] == 3_624
+    assert data["per_device"] == {
+        "devices": 4, "batch": 16, "total_bytes": 475_936,
+        "bytes": {"params": 104_488, "gradients": 104_488, "optimizer": 208_976, "state": 0,
+                  "activations": 57_984}}
+    assert main(["summary", str(CONTRACT / "mlp_digits.nn"), "--batch", "64",
+                 "--devices", "4"]) == 0
+    assert "per device (4 devices, batch 16 each): 464.78 KiB" in capsys.readouterr().out
+
+
+def test_per_device_memory_refuses_a_batch_that_does_not_split(capsys):
+    assert main(["summary", str(CONTRACT / "mlp_digits.nn"), "--batch", "64",
+                 "--devices", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "E181" in err and "batch 64 does not divide over 3 devices" in err
+    assert "--batch 63" in err
+    assert main(["summary", str(CONTRACT / "mlp_digits.nn"), "--devices", "3"]) == 1
+    assert "E185" in capsys.readouterr().err
+
+
+def test_summary_with_devices_never_loads_jax():
+    code = ("import sys\nfrom nndsl.cli import main\n"
+            f"main(['summary', {str(CONTRACT / 'mlp_digits.nn')!r}, '--batch', '64', "
+            "'--devices', '4'])\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'optax')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -40,12 +40,9 @@ def _host_port(text: str) -> str:
 
 def add_arguments(train: argparse.ArgumentParser) -> None:
     """The device options of `nndsl train`."""
-    group = train.add_argument_group("devices (data parallelism, docs/devices.md)")
-    group.add_argument("--devices", type=_device_count, metavar="N|all",
-                       help="shard each batch over N devices (all: every one); the spec's "
-                       "batch is the global batch and N must divide it (E181)")
-    group.add_argument("--device", choices=("cpu", "gpu", "tpu"), dest="backend",
-                       help="the backend to run on (default: JAX's default; E182 when absent)")
+    group = add_device_arguments(train, "shard each batch over N devices (all: every one); "
+                                 "the spec's batch is the global batch and N must divide it "
+                                 "(E181)")
     group.add_argument("--coordinator", type=_host_port, metavar="HOST:PORT",
                        help="several processes: process 0's address (jax.distributed); "
                        "needs --num-processes and --process-id")
@@ -55,8 +52,19 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
                        help="seconds to reach the coordinator before E183 (default 60)")
 
 
+def add_device_arguments(parser: argparse.ArgumentParser, devices_help: str):
+    """--devices and --device (`train`, `eval`, `predict`); returns their argument group."""
+    group = parser.add_argument_group("devices (data parallelism, docs/devices.md)")
+    group.add_argument("--devices", type=_device_count, metavar="N|all", help=devices_help)
+    group.add_argument("--device", choices=("cpu", "gpu", "tpu"), dest="backend",
+                       help="the backend to run on (default: JAX's default; E182 when absent)")
+    return group
+
+
 def options(args) -> dict:
     """The device options given, as keyword arguments of nndsl.fit.devices.DeviceOptions."""
     return {"devices": args.devices, "backend": args.backend,
-            "coordinator": args.coordinator, "num_processes": args.num_processes,
-            "process_id": args.process_id, "timeout": args.timeout}
+            "coordinator": getattr(args, "coordinator", None),
+            "num_processes": getattr(args, "num_processes", None),
+            "process_id": getattr(args, "process_id", None),
+            "timeout": getattr(args, "timeout", 60)}

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=("table", "json"), default="table")
     summary.add_argument("--batch", type=_positive, metavar="N",
                          help="also estimate training memory for batches of N")
+    summary.add_argument("--devices", type=_positive, metavar="N",
+                         help="with --batch B: per-device memory on a data-parallel mesh of N "
+                         "devices (batch B/N each; docs/devices.md)")
     # nndsl.precision.PRECISIONS (the parser imports nothing of nndsl: completion stays fast)
     summary.add_argument("--precision", choices=("f32", "bf16"),
                          help="show each layer's compute dtype under this precision (default: "
@@ -286,6 +289,8 @@ def _training_commands(sub) -> None:
                           help='json: {"split", "run", "results": {loss, metrics by name}} '
                           "on stdout, for scripts")
     _check_numerics(evaluate)
+    parallel.add_device_arguments(evaluate, "evaluate on N devices (all: every one), as "
+                                  "train's evaluation does; one machine")
     predict = sub.add_parser("predict", help="run a trained network on an input file",
                              description="Outputs of a trained network for inputs in a .npz "
                              "(one array per input name) or .csv (columns → input x) file. "
@@ -306,6 +311,8 @@ def _training_commands(sub) -> None:
     predict.add_argument("--model", help="the network (default: the one the run trained; "
                          "one of several, e.g. a GAN's Generator)")
     _check_numerics(predict)
+    parallel.add_device_arguments(predict, "split the input rows over N devices (all: every "
+                                  "one) when N divides their number; a run directory only")
     _export_command(sub)
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from nndsl.cli.rows import summary_rows
 from nndsl.elab import Limits
 from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
+from nndsl.fit.budget import check_split, needs_batch
 from nndsl.ir import Graph
 from nndsl.passes.cost import cost as cost_of
 from nndsl.paths import human_size
@@ -139,8 +140,11 @@ def summary(args) -> int:
     dtypes = compute_dtypes(graph, precision) if precision != "f32" else None
     rows = summary_rows(graph, cost.layers, dtypes)
     slots = _optimizer_slots(spec, name)
+    per_device = _per_device(cost, args.batch, args.devices, slots)
     if args.format == "json":
         data = _summary_json(name, cost, rows, args.batch, slots)
+        if per_device is not None:
+            data["per_device"] = per_device
         if dtypes is not None:
             data["precision"] = precision
             for layer in data["layers"]:
@@ -175,7 +179,32 @@ def summary(args) -> int:
         console.print(f"training memory at batch {args.batch}: "
                       f"{_bytes(cost.training_bytes(args.batch, slots))} (parameters, "
                       "gradients, optimizer state, activations)")
+    if per_device is not None:
+        _print_per_device(console, per_device)
     return 0
+
+
+def _per_device(cost, batch: int | None, devices: int | None, slots: int) -> dict | None:
+    """Each device's memory on a data-parallel mesh of `devices` (None when not asked):
+    parameters, gradients, optimizer and non-trainable state replicated, activations for
+    the per-device batch (E181 when `batch` does not split, E185 without --batch)."""
+    if devices is None:
+        return None
+    if batch is None:
+        raise needs_batch(devices)
+    local = check_split(batch, devices, devices, set_batch="--batch ")
+    parts = cost.training_memory(local, slots)
+    total = None if parts is None else sum(parts.values())
+    return {"devices": devices, "batch": local, "bytes": parts, "total_bytes": total}
+
+
+def _print_per_device(console: Console, per_device: dict) -> None:
+    parts = per_device["bytes"]
+    console.print(f"per device ({per_device['devices']} devices, batch {per_device['batch']} "
+                  f"each): {_bytes(per_device['total_bytes'])}")
+    if parts is not None:
+        console.print("  " + ", ".join(f"{part} {_bytes(n)}" for part, n in parts.items() if n)
+                      + " (all but the activations replicated)")
 
 
 def _precision(args, spec, name: str) -> str:

@@ -9,6 +9,7 @@ from rich.table import Table
 from nndsl.cli.static import PLAIN_WIDTH, _console, _spec, _table
 
 NON_FINITE = "E084"
+ARTIFACT_DEVICES = "E187"  # predict --devices with an exported .jax artifact
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
@@ -81,7 +82,7 @@ def evaluate(args) -> int:
                     hint="nndsl eval FILE --run RUN_DIR; or nndsl predict FILE --run "
                     f"{args.run} --input IN.npz --output OUT.npz")
     values = evaluate_run(spec, args.run, args.split, train=args.train, model=args.model,
-                          check_numerics=args.check_numerics)
+                          check_numerics=args.check_numerics, devices=_device_options(args))
     if args.format == "json":
         import json
 
@@ -89,6 +90,14 @@ def evaluate(args) -> int:
     else:
         print(f"{args.split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
+
+
+def _device_options(args):
+    """`--devices` and `--device` of eval and predict (one process), as DeviceOptions."""
+    from nndsl.cli import parallel
+    from nndsl.fit.devices import DeviceOptions
+
+    return DeviceOptions(**parallel.options(args))
 
 
 def _is_artifact(run) -> bool:
@@ -116,17 +125,36 @@ def _trained(spec, args, check_numerics: bool = False):
 def _runner(spec, args):
     """The trained network as a function of its inputs, and its graph: from a run, or an
     exported .jax; with --check-numerics, under checkify (computed ids, NaN outputs: E087)."""
+    options = _device_options(args)
     if _is_artifact(args.run):
         from nndsl.export import load_artifact
+        from nndsl.fit.rundir import argument_span
+        from nndsl.source import error
 
+        if options.sharded:
+            raise error(ARTIFACT_DEVICES, "--devices and --device run a run directory's "
+                        "network; an exported .jax artifact runs on JAX's default device",
+                        argument_span("--run", args.run),
+                        hint="--run RUN_DIR (the directory `nndsl train` wrote)")
         graph = spec.network(args.model)
         return load_artifact(args.run, graph), graph
-    from nndsl.fit import numerics
+    import numpy as np
+
+    from nndsl.fit import devices, numerics
 
     check_numerics = args.check_numerics
     _, compiled, saved = _trained(spec, args, check_numerics)
     apply = numerics.jit(compiled.apply, compiled) if check_numerics else compiled.apply
-    return lambda inputs: apply(saved["params"], saved["state"], inputs)[0], compiled.graph
+    placement = devices.placement(options)
+    if placement is None:
+        return lambda inputs: apply(saved["params"], saved["state"], inputs)[0], compiled.graph
+    params, state = placement.replicate(saved["params"]), placement.replicate(saved["state"])
+
+    def run(inputs: dict) -> dict:
+        # The rows split over the devices when they divide, else replicated (as in eval).
+        rows = np.arange(len(next(iter(inputs.values()))))
+        return apply(params, state, placement.batch(inputs, rows))[0]
+    return run, compiled.graph
 
 
 def predict(args) -> int:

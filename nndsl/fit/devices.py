@@ -20,11 +20,11 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from nndsl.fit.budget import check_memory, check_split, training_estimate
 from nndsl.fit.rundir import argument_span
 from nndsl.source import error
 
 NO_DEVICES = "E180"  # --devices N with fewer than N devices
-BATCH_SPLIT = "E181"  # the global batch does not divide over the devices
 NO_BACKEND = "E182"  # --device names a backend this machine does not have
 NO_COORDINATOR = "E183"  # jax.distributed.initialize failed (unreachable, timeout)
 DISTRIBUTED_FLAGS = "E184"  # --coordinator without --num-processes/--process-id, or a bad value
@@ -140,13 +140,7 @@ class Placement:
 
     def check_batch(self, batch: int, devices_arg: str | None) -> None:
         """E181 when the global batch does not split evenly over the devices."""
-        if batch % self.count:
-            lower = batch // self.count * self.count
-            raise error(BATCH_SPLIT, f"batch {batch} does not divide over {self.count} "
-                        f"devices", argument_span("--devices", devices_arg or self.count),
-                        hint=f"the spec's batch is the global batch, split evenly: use a "
-                        f"multiple of {self.count} (--set batch={lower or self.count}), or "
-                        "--devices N with N dividing it")
+        check_split(batch, self.count, devices_arg)
 
     def replicate(self, tree):
         """Every leaf as a global array holding the same value on each device."""
@@ -179,6 +173,33 @@ def placement(options: DeviceOptions | None) -> Placement | None:
     if options is None or not options.sharded:
         return None
     return Placement(choose_devices(options))
+
+
+def check_fits(plan, batch: int, placement: Placement | None, devices_arg: str | None) -> None:
+    """E186 before anything is allocated when summary's training-memory estimate at the
+    per-device batch exceeds the memory of the devices the run uses (GPU, TPU); nothing is
+    checked where a backend does not tell its memory (CPU)."""
+    used = list(placement.mesh.devices.flat) if placement else jax.devices()[:1]
+    count = placement.count if placement else 1
+    check_memory(training_estimate(plan, batch // count), memory_limit(used), count, batch,
+                 devices_arg)
+
+
+def memory_limit(devices: list) -> int | None:
+    """The smallest `bytes_limit` of this process's `devices` (`Device.memory_stats()`, known
+    on GPU and TPU), or None when one does not tell (CPU: memory_stats() is None)."""
+    limits = []
+    for device in devices:
+        if device.process_index != jax.process_index():
+            continue
+        try:
+            stats = device.memory_stats()
+        except (RuntimeError, NotImplementedError):  # a backend without the call
+            stats = None
+        if not stats or "bytes_limit" not in stats:
+            return None
+        limits.append(int(stats["bytes_limit"]))
+    return min(limits, default=None)
 
 
 def host(value) -> np.ndarray:

@@ -23,7 +23,7 @@ from nndsl.data.files import FILE_SOURCES
 from nndsl.data.sources import LOADERS, Splits
 from nndsl.data.table import DataError
 from nndsl.elab import TrainPlan
-from nndsl.fit import checkpoint, numerics
+from nndsl.fit import checkpoint, devices, numerics
 from nndsl.fit.augment import augment
 from nndsl.fit.devices import Placement
 from nndsl.fit.indices import check_indices
@@ -96,13 +96,16 @@ class Trainer:
     """Everything a run needs: compiled graph, optimizers, jitted step and evaluation."""
 
     def __init__(self, plan: TrainPlan, data: Splits, epochs: int, check_numerics: bool = False,
-                 placement: Placement | None = None, devices_arg: str | None = None):
+                 placement: Placement | None = None, devices_arg: str | None = None,
+                 training: bool = True):
         self.plan, self.epochs, self.placement = plan, epochs, placement
         self.compiled = Compiled(plan.graph, check_numerics=check_numerics,
                                  precision=plan.settings["precision"])
         self.batch = min(plan.settings["batch"], len(next(iter(data["train"].values()))))
-        if placement:
-            placement.check_batch(self.batch, devices_arg)
+        if training:  # evaluation alone needs neither a split batch nor training memory
+            if placement:
+                placement.check_batch(self.batch, devices_arg)
+            devices.check_fits(plan, self.batch, placement, devices_arg)
         # Sharded, the data stays on the host: each device receives its rows of a batch.
         put = np.asarray if placement else jnp.asarray
         self.device_data = {split: {k: put(v) for k, v in fields.items()

@@ -13,6 +13,7 @@ import jax
 
 from nndsl.data.sources import Splits
 from nndsl.elab import TrainPlan
+from nndsl.fit.devices import DeviceOptions, placement
 from nndsl.fit.loop import Trainer, frozen_params, load_data
 from nndsl.lower import Params
 
@@ -24,11 +25,13 @@ class Training:
 
     def __init__(self, plan: TrainPlan, epochs: int | None = None,
                  runs_root: Path = Path("runs"), spec_stem: str = "",
-                 check_numerics: bool = False):
+                 check_numerics: bool = False, devices: DeviceOptions | None = None,
+                 training: bool = True):
         self.plan = plan
         self._splits = load_data(plan)
         self.trainer = Trainer(plan, self._splits, epochs or plan.settings["epochs"],
-                               check_numerics)
+                               check_numerics, placement(devices), devices and devices.devices,
+                               training)
         self._runs_root, self._spec_stem = runs_root, spec_stem
 
     @property

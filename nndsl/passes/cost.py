@@ -36,10 +36,18 @@ class Cost:
 
     def training_bytes(self, batch: int, optimizer_slots: int = 2) -> int | None:
         """Parameters + gradients + optimizer state + activations for one batch, in bytes."""
+        memory = self.training_memory(batch, optimizer_slots)
+        return None if memory is None else sum(memory.values())
+
+    def training_memory(self, batch: int, optimizer_slots: int = 2) -> dict[str, int] | None:
+        """`training_bytes` by part (float32 figures): parameters, gradients, optimizer state,
+        non-trainable state and the activations of `batch` examples. On a data-parallel mesh
+        each device holds all the parts for the per-device batch (the rest is replicated)."""
         if self.activation_bytes is None:
             return None
-        return 4 * self.params * (2 + optimizer_slots) + 4 * self.state + \
-            batch * self.activation_bytes
+        return {"params": 4 * self.params, "gradients": 4 * self.params,
+                "optimizer": 4 * self.params * optimizer_slots, "state": 4 * self.state,
+                "activations": batch * self.activation_bytes}
 
 
 def cost(graph: Graph) -> Cost:
