@@ -19,6 +19,8 @@ def test_a_run_larger_than_the_device_memory_is_refused(monkeypatch, tmp_path, c
     assert "E186" in err and "(651,680 bytes) per device at per-device batch 64" in err
     assert "(100,000 bytes)" in err and "smaller batch" in err and "more devices" in err
     assert not (tmp_path / "run").exists()
+    # Without --devices the error names the spec, not an argument the user never typed.
+    assert err.startswith(f"{MLP}: error[E186]") and "<command line>" not in err
 
 
 def test_a_run_that_fits_trains(monkeypatch, tmp_path):

@@ -8,7 +8,7 @@ from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
 from nndsl.fit.rundir import argument_span
 from nndsl.passes.cost import cost as cost_of
 from nndsl.paths import human_size
-from nndsl.source import error
+from nndsl.source import Span, error
 
 BATCH_SPLIT = "E181"  # the global batch does not divide over the devices
 NEEDS_BATCH = "E185"  # summary --devices without --batch
@@ -37,10 +37,11 @@ def needs_batch(devices: int) -> Exception:
 
 
 def check_memory(needed: int | None, limit: int | None, count: int, batch: int,
-                 devices_arg: str | None) -> None:
+                 devices_arg: str | None, spec_span: Span | None = None) -> None:
     """E186 when `needed` bytes per device (summary's training-memory estimate at the
     per-device batch) exceed a device's `limit` (None: unknown, as on CPU, or not
-    estimable: nothing is checked)."""
+    estimable: nothing is checked). The error points at --devices when it was given, else at
+    the spec (`spec_span`)."""
     if needed is None or limit is None or needed <= limit:
         return
     per_device = batch // count
@@ -48,7 +49,8 @@ def check_memory(needed: int | None, limit: int | None, count: int, batch: int,
                 f"({needed:,} bytes) per device at per-device batch {per_device} (global "
                 f"{batch} over {count} device{'s' if count > 1 else ''}), but a device has "
                 f"{human_size(limit, decimals=2)} ({limit:,} bytes)",
-                argument_span("--devices", devices_arg or count),
+                argument_span("--devices", devices_arg or count) if devices_arg or not spec_span
+                else spec_span,
                 hint="use a smaller batch (--set batch=N) or more devices (--devices N); "
                 "`nndsl summary --batch B --devices N` shows the model's share")
 

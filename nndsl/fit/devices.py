@@ -22,6 +22,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from nndsl.fit.budget import check_memory, check_split, training_estimate
 from nndsl.fit.rundir import argument_span
+from nndsl.paths import file_span
 from nndsl.source import error
 
 NO_DEVICES = "E180"  # --devices N with fewer than N devices
@@ -182,7 +183,7 @@ def check_fits(plan, batch: int, placement: Placement | None, devices_arg: str |
     used = list(placement.mesh.devices.flat) if placement else jax.devices()[:1]
     count = placement.count if placement else 1
     check_memory(training_estimate(plan, batch // count), memory_limit(used), count, batch,
-                 devices_arg)
+                 devices_arg, file_span(plan.data.span.source.path))
 
 
 def memory_limit(devices: list) -> int | None:
