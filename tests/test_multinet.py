@@ -104,3 +104,14 @@ def test_sweep_trials_inherit_the_command_line(tmp_path, capsys):
     capsys.readouterr()
     config = json.loads((tmp_path / "trial-000" / "config.json").read_text())
     assert config["set"]["rate"] == 0.3 and config["set"]["hidden"] != 7
+
+
+def test_sweep_trials_inherit_the_device_options():
+    from nndsl.cli.parser import build_parser
+    from nndsl.cli.trained import _trial_args
+
+    args = build_parser().parse_args(["sweep", "spec.nn", "--devices", "2", "--device", "cpu"])
+    extra = _trial_args(args)
+    assert extra[extra.index("--devices") + 1] == "2"
+    assert extra[extra.index("--device") + 1] == "cpu"
+    assert "--devices" not in _trial_args(build_parser().parse_args(["sweep", "spec.nn"]))

@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--epochs", type=_positive, help="override each trial's epochs")
     sweep.add_argument("--seed", type=int, help="draws of the trials (default: the train seed)")
     sweep.add_argument("--out", help="the sweep's directory (default runs/<spec>-sweep)")
+    parallel.add_device_arguments(sweep, "train every trial on N devices (all: every one), "
+                                  "as train --devices does")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
     _starter_commands(sub)
     return parser

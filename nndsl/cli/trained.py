@@ -273,11 +273,13 @@ def _set_text(value) -> str:
 def _trial_args(args) -> list[str]:
     """What a sweep's trials inherit from its command line: the file-access options, the
     `--set` values (a trial's own draws follow them, so a swept name takes the draw),
-    `--max-params` and `--runs`."""
+    `--max-params`, `--runs` and the device options."""
     extra = [arg for root in args.data_roots for arg in ("--data-root", root)]
     extra += ["--allow-outside-runs"] if args.allow_outside_runs else []
     extra += [arg for name, value in args.overrides
               for arg in ("--set", f"{name}={_set_text(value)}")]
+    extra += ["--devices", args.devices] if args.devices else []
+    extra += ["--device", args.backend] if args.backend else []
     return extra + ["--max-params", str(args.max_params), "--runs", args.runs]
 
 
