@@ -76,8 +76,12 @@ class Compiled:
     """A graph ready to run: its parameter and state layout, `init` and `apply`."""
 
     def __init__(self, graph: Graph, exact_gradients: bool = False,
-                 check_numerics: bool = False, precision: str = "f32"):
+                 check_numerics: bool = False, precision: str = "f32",
+                 platform: str | None = None):
         self.graph = graph
+        # The platform the graph runs on (`cpu`, `gpu`, `tpu`; None: JAX's default backend):
+        # backend-specific lowerings (a convolution inside a scan) follow it.
+        self.platform = platform
         # Under bf16, each node's compute dtype by id (nndsl/precision.py); None: no casts.
         self.dtypes = compute_dtypes(graph, precision) if precision != "f32" else None
         self.exact_gradients = exact_gradients
@@ -124,6 +128,7 @@ class Compiled:
     def _run(self, params, state, inputs, rng, train) -> _Run:
         run = _Run(params, state, rng, train, _batch_size(inputs))
         run.dtypes = self.dtypes
+        run.platform = self.platform or jax.default_backend()
         return run
 
 
@@ -167,8 +172,9 @@ class _Run:
         self.new_state: Params = {}
         self.rng, self.train, self.batch_size = rng, train, batch_size
         self.inputs: dict = {}
-        # Inside lax.scan on the CPU backend, convolutions take a matmul form (see conv).
+        # Inside lax.scan on the CPU platform, convolutions take a matmul form (see conv).
         self.slow_loop_conv = False
+        self.platform = "cpu"
         # Set by gradcheck: gradient-altering ops (grad_reverse) act as what they compute.
         self.exact_gradients = False
         # Under --check-numerics, where each check's site is recorded (else None: no checks).
@@ -289,7 +295,7 @@ class _Run:
             return out, new
 
         saved_conv = self.slow_loop_conv
-        self.slow_loop_conv = jax.default_backend() == "cpu"
+        self.slow_loop_conv = self.platform == "cpu"
         try:
             h, new_states = jax.lax.scan(step, x, stacked)
         finally:

@@ -242,3 +242,17 @@ def test_initialisers_have_the_textbook_scale():
     assert abs(initialise("he_normal", rng, (512, 256)).std() - np.sqrt(2 / 512)) < 0.003
     q = initialise("orthogonal", rng, (16, 8))
     np.testing.assert_allclose(q.T @ q, np.eye(8), atol=1e-6)
+
+
+@pytest.mark.parametrize("platform,direct", [("cpu", False), ("gpu", True), ("tpu", True)])
+def test_a_convolution_inside_a_scan_follows_the_runs_platform(write_spec, platform, direct):
+    # The matmul (im2col) form is for XLA:CPU only; the run's devices choose it, not the
+    # process's default backend (`--device cpu` on a GPU machine, or the reverse).
+    graph = nndsl.load(write_spec("network N {\n  input x: [B, 6, 6, 4]\n"
+                                  "  output y = x -> (conv(4, 3, pad=same) -> relu) * 2\n}\n")
+                       ).network("N")
+    compiled = Compiled(graph, platform=platform)
+    params, state = compiled.init(0)
+    jaxpr = jax.make_jaxpr(lambda x: compiled.apply(params, state, {"x": x})[0]["y"])(
+        jnp.zeros((2, 6, 6, 4)))
+    assert ("conv_general_dilated" in str(jaxpr)) == direct

@@ -125,17 +125,18 @@ class Placement:
     def __init__(self, devices: list):
         self.mesh = Mesh(np.array(devices), ("data",))
         self.count = len(devices)
+        self.platform = devices[0].platform
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.split = NamedSharding(self.mesh, PartitionSpec("data"))
         # XLA:CPU's collectives meet on a thread pool sized to the cores: with more devices
         # than cores, several sharded steps in flight deadlock (seen: 4 forced devices on 2
         # cores, LeNet, aborted after 40 s). On CPU each step is awaited before the next.
-        self.serial = devices[0].platform == "cpu" and self.count > 1
+        self.serial = self.platform == "cpu" and self.count > 1
 
     def describe(self, batch: int) -> str:
         """`4 cpu devices (per-device batch 16)` for the start line."""
         processes = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
-        return (f"{self.count} {self.mesh.devices.flat[0].platform} device"
+        return (f"{self.count} {self.platform} device"
                 f"{'s' if self.count > 1 else ''}{processes}, per-device batch "
                 f"{batch // self.count}")
 

@@ -100,7 +100,8 @@ class Trainer:
                  training: bool = True):
         self.plan, self.epochs, self.placement = plan, epochs, placement
         self.compiled = Compiled(plan.graph, check_numerics=check_numerics,
-                                 precision=plan.settings["precision"])
+                                 precision=plan.settings["precision"],
+                                 platform=placement.platform if placement else None)
         self.batch = min(plan.settings["batch"], len(next(iter(data["train"].values()))))
         if training:  # evaluation alone needs neither a split batch nor training memory
             if placement:
