@@ -215,23 +215,27 @@ def _precision(args, spec, name: str) -> str:
     given = str(dict(args.overrides).get("precision"))
     if given in PRECISIONS:  # a bad value is `check`'s and `train`'s error (E024)
         return given
-    for train in spec.program.trains:
-        fields = {f.name.id: f.value for f in train.fields}
-        if getattr(fields.get("model"), "id", None) == name and \
-                getattr(fields.get("precision"), "id", None) in PRECISIONS:
-            return fields["precision"].id
+    for value in _section_values(spec, name, "precision"):
+        if getattr(value, "id", None) in PRECISIONS:
+            return value.id
     return "f32"
 
 
 def _optimizer_slots(spec, name: str) -> int:
-    for train in spec.program.trains:
-        fields = {f.name.id: f.value for f in train.fields}
-        model = getattr(fields.get("model"), "id", None)
-        opt = fields.get("optimizer")
+    for opt in _section_values(spec, name, "optimizer"):
         opt_name = getattr(getattr(opt, "func", opt), "id", None)
-        if model == name and opt_name in OPTIMIZER_SLOTS:
+        if opt_name in OPTIMIZER_SLOTS:
             return OPTIMIZER_SLOTS[opt_name]
     return OPTIMIZER_SLOTS["adam"]
+
+
+def _section_values(spec, name: str, setting: str):
+    """The written value (AST) of `setting` in each train section whose model is `name`:
+    summary reads them without elaborating the sections."""
+    for train in spec.program.trains:
+        fields = {f.name.id: f.value for f in train.fields}
+        if getattr(fields.get("model"), "id", None) == name:
+            yield fields.get(setting)
 
 
 def _summary_json(name, cost, rows, batch, slots) -> dict:

@@ -37,7 +37,7 @@ def needs_batch(devices: int) -> Exception:
 
 
 def check_memory(needed: int | None, limit: int | None, count: int, batch: int,
-                 devices_arg: str | None, spec_span: Span | None = None) -> None:
+                 devices_arg: str | None, spec_span: Span) -> None:
     """E186 when `needed` bytes per device (summary's training-memory estimate at the
     per-device batch) exceed a device's `limit` (None: unknown, as on CPU, or not
     estimable: nothing is checked). The error points at --devices when it was given, else at
@@ -49,8 +49,7 @@ def check_memory(needed: int | None, limit: int | None, count: int, batch: int,
                 f"({needed:,} bytes) per device at per-device batch {per_device} (global "
                 f"{batch} over {count} device{'s' if count > 1 else ''}), but a device has "
                 f"{human_size(limit, decimals=2)} ({limit:,} bytes)",
-                argument_span("--devices", devices_arg or count) if devices_arg or not spec_span
-                else spec_span,
+                argument_span("--devices", devices_arg) if devices_arg else spec_span,
                 hint="use a smaller batch (--set batch=N) or more devices (--devices N); "
                 "`nndsl summary --batch B --devices N` shows the model's share")
 
