@@ -381,6 +381,6 @@ def _finish(trainer: Trainer, best: dict, history: History, run_dir: Path, start
                "epochs_run": len(history.rows),
                "seconds": round(time.perf_counter() - started, 2)}
     if devices.writes_run():
-        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        _write_json(run_dir / "results.json", results)
     reporter.on_test(test, results, run_dir / "results.json")
     return results
