@@ -109,3 +109,17 @@ runs an artifact. See docs/export.md.
 
 example:  nndsl export specs/mlp_digits.nn --run runs/mlp_digits-MLP -o mlp.jax
 """
+
+SAMPLE_HELP = """\
+Draw from a trained generator and write a PNG (default RUN/samples.png). A generator takes a
+noise vector z: [B, D], drawn from N(0, 1) with --seed, and optionally a class c: [B] i32
+that feeds embed(c, classes, ...) (a conditional GAN or VAE); its first output is drawn:
+2-D points [B, 2] as a scatter plot coloured by class, images [B, H, W, C] as a grid with
+one row per class. Conditional: N samples of every class (default 500 points or 8 images),
+or of class K alone with --class K; unconditional: N in all (500 points, 64 images).
+Without --model: the run's one network that is a generator (a GAN's Generator, a VAE's
+Decoder). Errors: E246 not a generator, E247 a bad --class, E248 -n over 64 images.
+
+example:  nndsl sample specs/cgan.nn --run runs/cgan -o cgan.png
+          nndsl sample specs/cvae.nn --run runs/cvae --model Decoder --class 3 -n 16
+"""

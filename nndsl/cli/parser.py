@@ -12,6 +12,7 @@ from nndsl.cli.helptext import (
     EXPORT_HELP,
     GRADCHECK_HELP,
     RENDER_HELP,
+    SAMPLE_HELP,
     SUMMARY_HELP,
     SWEEP_HELP,
     TRAIN_HELP,
@@ -316,6 +317,25 @@ def _training_commands(sub) -> None:
     parallel.add_device_arguments(predict, "split the input rows over N devices (all: every "
                                   "one) when N divides their number; a run directory only")
     _export_command(sub)
+    _sample_command(sub)
+
+
+def _sample_command(sub) -> None:
+    sample = sub.add_parser("sample", help="draw a trained generator's samples into a PNG",
+                            description=SAMPLE_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(sample)
+    sample.add_argument("--run", type=Path, help="the run directory (default: the spec's "
+                        "newest run)")
+    _runs(sample)
+    sample.add_argument("--model", help="the generator (default: the run's one generator)")
+    sample.add_argument("--class", dest="klass", type=int, metavar="K",
+                        help="only class K (default: every class, one row each)")
+    sample.add_argument("-n", dest="count", type=_positive, metavar="N",
+                        help="samples per class (default 500 points or 8 images; "
+                        "unconditional: 500 points or 64 images in all)")
+    sample.add_argument("-o", "--output", help="the PNG to write (default RUN/samples.png)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
 
 
 def _runs(parser: argparse.ArgumentParser) -> None:

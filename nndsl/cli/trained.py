@@ -292,3 +292,10 @@ def _trial_table(trials, title: str) -> Table:
     for t in trials:
         table.add_row(*table_cells(t))
     return table
+
+
+def sample(args) -> int:
+    """`nndsl sample`: a trained generator's samples as a PNG (nndsl/cli/sample.py)."""
+    from nndsl.cli.sample import command
+
+    return command(args)

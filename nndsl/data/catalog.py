@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nndsl.data.semisup import add_label_option
 from nndsl.ir import Sym, TensorType
 from nndsl.ops.base import Hyper
 
@@ -44,10 +45,11 @@ SOURCES = {s.name: s for s in [
     DataSource("spirals", "Two interleaved spirals in the plane.",
                (Hyper("points", "int", 1000, low=2), Hyper("noise", "float", 0.1, low=0),
                 *SPLITS), lambda a: {"x": _t(2), "y": _t(dtype="i32")}),
-    DataSource("ring", "Points from `modes` Gaussians on a circle (GAN toy data).",
+    DataSource("ring", "Points from `modes` Gaussians on a circle (GAN toy data), and the "
+               "index of each point's mode.",
                (Hyper("modes", "int", 8, low=1), Hyper("radius", "float", 2.0, low=0),
                 Hyper("std", "float", 0.02, low=0), Hyper("train", "int", 10000, low=1),
-                Hyper("seed", "int", 0)), lambda a: {"x": _t(2)}),
+                Hyper("seed", "int", 0)), lambda a: {"x": _t(2), "y": _t(dtype="i32")}),
     DataSource("adding", "The adding problem: sum the two marked values of a sequence.",
                (Hyper("length", "int", 100, low=2), *_sizes()),
                lambda a: {"x": _t(a["length"], 2), "y": _t(1)}),
@@ -76,3 +78,6 @@ SOURCES = {s.name: s for s in [
                SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32"),
                                    "x_target": _t(8, 8, 1), "y_target": _t(dtype="i32")}),
 ]}
+
+# `labels=` on the sources with class labels (semi-supervised learning; data/semisup.py).
+SOURCES = add_label_option(SOURCES)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nndsl.data.semisup import keep_label_fraction
+
 Splits = dict[str, dict[str, np.ndarray]]
 
 
@@ -60,9 +62,11 @@ def spirals(args: dict) -> Splits:
 
 def ring(args: dict) -> Splits:
     def make(n, rng):
-        angle = 2 * np.pi * rng.randint(args["modes"], size=n) / args["modes"]
+        mode = rng.randint(args["modes"], size=n)
+        angle = 2 * np.pi * mode / args["modes"]
         centres = args["radius"] * np.stack([np.cos(angle), np.sin(angle)], 1)
-        return {"x": (centres + args["std"] * rng.randn(n, 2)).astype(np.float32)}
+        return {"x": (centres + args["std"] * rng.randn(n, 2)).astype(np.float32),
+                "y": mode.astype(np.int32)}
 
     sizes = {"train": args["train"], "val": max(1, args["train"] // 10),
              "test": max(1, args["train"] // 10), "seed": args["seed"]}
@@ -172,5 +176,6 @@ def digits_domains(args: dict) -> Splits:
     return split_fraction(fields, args["val"], args["test"], args["seed"])
 
 
-LOADERS = {f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, reverse_padded,
-                                   waves, digit_pairs, digits_domains)}
+LOADERS = keep_label_fraction({
+    f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, reverse_padded, waves,
+                            digit_pairs, digits_domains)})

@@ -15,6 +15,7 @@ from typing import Any
 
 from nndsl import ast
 from nndsl.data import files as data_files
+from nndsl.data import semisup
 from nndsl.data.catalog import SOURCES, SPLITS
 from nndsl.data.files import FILE_SOURCES
 from nndsl.data.table import DataError
@@ -105,6 +106,7 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
         catalog = {k: v.hypers for k, v in SOURCES.items()}
         source = config(expr, {**catalog, **{f: () for f in FILE_SOURCES}}, "data source",
                         el.constants)
+        semisup.check_fraction(source.values, expr)
         source.values["fields"] = SOURCES[source.name].fields(source.values)
         if SPLITS[0] in SOURCES[source.name].hypers:  # fractions (others count examples)
             _check_splits(source.values, source.span)

@@ -116,9 +116,30 @@ def _diagnostic(graph: Graph, blocker: str, items, loss_label: str) -> Diagnosti
     shown = ", ".join(f"`{k}`" for k in keys[:4]) + (" ..." if len(keys) > 4 else "")
     path = items[0][1]
     steps = [keys[0], *path, loss_label]
+    notes = ["path: " + " → ".join(steps)]
+    entry = _entry_input(graph, path, blocker)
+    if entry is not None:  # an op with a gradient, entered by an input it does not differentiate
+        return Diagnostic(
+            "E050", f"no gradient reaches {shown}: every path to the loss enters `{node.op}` "
+            f"through `{entry}`, which carries no gradient", node.span,
+            hint=f"`{entry}` of `{node.op}` only selects or scores (a mask, labels, targets) and "
+            "is not differentiated: train these parameters through another term, or "
+            "stop_gradient(...) them if that is intended", notes=notes)
     return Diagnostic(
         "E050", f"no gradient reaches {shown}: every path to the loss crosses `{node.op}`, "
         "which has no gradient", node.span,
         hint=f"`{node.op}` is piecewise constant; use a smooth activation (e.g. sigmoid) while "
-        "training, or stop_gradient(...) if cutting the gradient is intended",
-        notes=["path: " + " → ".join(steps)])
+        "training, or stop_gradient(...) if cutting the gradient is intended", notes=notes)
+
+
+def _entry_input(graph: Graph, path: list[str], blocker: str) -> str | None:
+    """The name of the input by which `path` enters `blocker` (`mask`, `labels`) when the op
+    differentiates some other input; None for an op with no gradient at all (step, argmax)."""
+    node = graph.nodes[blocker]
+    op = REGISTRY[node.op]
+    if op.blocks_gradient or blocker not in path[1:]:
+        return None
+    before = path[path.index(blocker) - 1]
+    names = [n.lstrip("*") for n in op.inputs] + [k for k, _ in op.keyword_inputs]
+    entered = [i for i, ref in enumerate(node.inputs) if ref.node == before]
+    return names[entered[0]] if entered and entered[0] < len(names) else None
