@@ -321,13 +321,8 @@ def _training_commands(sub) -> None:
 
 
 def _sample_command(sub) -> None:
-    sample = sub.add_parser("sample", help="draw a trained generator's samples into a PNG",
-                            description=SAMPLE_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(sample)
-    sample.add_argument("--run", type=Path, help="the run directory (default: the spec's "
-                        "newest run)")
-    _runs(sample)
+    sample = _run_command(sub, "sample", "draw a trained generator's samples into a PNG",
+                          SAMPLE_HELP)
     sample.add_argument("--model", help="the generator (default: the run's one generator)")
     sample.add_argument("--class", dest="klass", type=int, metavar="K",
                         help="only class K (default: every class, one row each)")
@@ -343,14 +338,20 @@ def _runs(parser: argparse.ArgumentParser) -> None:
                         "default run (default runs)")
 
 
-def _export_command(sub) -> None:
-    export = sub.add_parser("export", help="write a trained network as .jax or .onnx",
-                            description=EXPORT_HELP,
+def _run_command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A command that reads one run of a spec: FILE, the common options, --run and --runs."""
+    parser = sub.add_parser(name, help=summary, description=description,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(export)
-    export.add_argument("--run", type=Path, help="the run directory (default: the spec's "
+    _common(parser)
+    parser.add_argument("--run", type=Path, help="the run directory (default: the spec's "
                         "newest run)")
-    _runs(export)
+    _runs(parser)
+    return parser
+
+
+def _export_command(sub) -> None:
+    export = _run_command(sub, "export", "write a trained network as .jax or .onnx",
+                          EXPORT_HELP)
     export.add_argument("-o", "--output", required=True, help="model.jax or model.onnx")
     export.add_argument("--model", help="the network (default: the one the run trained; "
                         "one of several, e.g. a GAN's Generator)")

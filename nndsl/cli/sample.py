@@ -160,7 +160,6 @@ def command(args) -> int:
     by its mode into OUT (default RUN/samples.png)."""
     from nndsl.cli.static import _spec
     from nndsl.cli.trained import _run_of, _trained
-
     from nndsl.fit.rundir import argument_span
 
     spec = _spec(args)
