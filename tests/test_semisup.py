@@ -158,3 +158,12 @@ def test_parameters_reached_only_through_a_mask_are_named_so(write_spec, capsys)
     err = capsys.readouterr().err
     assert f"{path}:12:10: error[E050]" in err, err
     assert "enters `cross_entropy` through `mask`, which carries no gradient" in err, err
+
+
+def test_an_unmasked_loss_on_partly_hidden_labels_is_a_located_error(write_spec, capsys):
+    path = write_spec(SPEC.format(labels="0.1").replace(", mask=labelled", ""))
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:8:12: error[E249]: `cross_entropy` reads `y` of a source with labels=0.1 " \
+           "without a mask" in err, err
+    assert main(["check", str(write_spec(SPEC.format(labels="0.1"), "masked.nn"))]) == 0

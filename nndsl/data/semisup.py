@@ -27,6 +27,7 @@ LABELLED = "labelled"
 # The sources with one integer class label `y` per example.
 LABELLED_SOURCES = ("digits", "spirals", "waves", "ring")
 BAD_FRACTION = "E245"
+UNMASKED = "E249"
 # Offsets the draw of the labelled examples from the source's own use of its seed.
 _SEED_OFFSET = 7919
 
@@ -58,6 +59,24 @@ def check_fraction(values: dict, expr: ast.Node) -> None:
     raise error(BAD_FRACTION, f"`labels={fraction:g}` is not a fraction in (0, 1]: it is the "
                 "share of training examples that keep their label", where,
                 hint="e.g. labels=0.1 keeps 10% of the labels; labels=1 keeps them all")
+
+
+def check_masked(graph, values: dict) -> None:
+    """E249 at a loss that reads the labels `y` of a source with `labels=` straight, without
+    a mask: most of them are hidden (0) in training, so it would learn class 0 for them."""
+    from nndsl.ops import REGISTRY
+
+    if values.get(LABELS.name) is None or "y" not in graph.inputs:
+        return
+    labels = graph.inputs["y"].node
+    for node in graph:
+        op = REGISTRY[node.op]
+        masked = len(node.inputs) > len(op.inputs)  # a keyword `mask=` was given
+        if op.kind == "loss" and not masked and any(r.node == labels for r in node.inputs):
+            raise error(UNMASKED, f"`{node.op}` reads `y` of a source with labels="
+                        f"{values[LABELS.name]:g} without a mask: the hidden labels are 0 "
+                        "in training", node.span, hint="count the labelled examples alone: "
+                        f"`{node.op}(..., y, mask=labelled)`")
 
 
 def keep_label_fraction(loaders: dict) -> dict:

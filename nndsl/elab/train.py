@@ -95,6 +95,7 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
                      _optional(fields, "augment", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
+    semisup.check_masked(plan.graph, data.values)
     plan.warnings += unused_local_warnings(train, fields)
     return plan
 
