@@ -167,3 +167,12 @@ def test_an_unmasked_loss_on_partly_hidden_labels_is_a_located_error(write_spec,
     assert f"{path}:8:12: error[E249]: `cross_entropy` reads `y` of a source with labels=0.1 " \
            "without a mask" in err, err
     assert main(["check", str(write_spec(SPEC.format(labels="0.1"), "masked.nn"))]) == 0
+
+
+def test_a_train_section_without_model_or_steps_renders_and_checks(tmp_path, capsys):
+    """Its loss trains every network it calls: named so, not `None` (nor a crash)."""
+    spec = str(SPECS / "semi_supervised.nn")
+    assert main(["render", spec, "--train", "semi", "-o", str(tmp_path / "semi.dot")]) == 0
+    assert "trained by the loss" in (tmp_path / "semi.dot").read_text()
+    assert main(["check", spec]) == 0
+    assert "train semi: its networks on digits()" in capsys.readouterr().out

@@ -118,7 +118,9 @@ def _print_train(plan, gradients: bool) -> None:
     title = f"train {plan.name}" if plan.name else "train"
     data = f"{plan.data.name}()"
     for objective in plan.objectives:
-        who = f"step {objective.network}" if objective.network else plan.model
+        # Without `model` or steps, the loss trains every network the section calls.
+        who = f"step {objective.network}" if objective.network else \
+            plan.model or "its networks"
         trained = len(objective.report.trained)
         print(f"{title}: {who} on {data}, {objective.optimizer.name}; loss trains "
               f"{trained} of {len(objective.keys)} parameter tensors")
@@ -279,7 +281,8 @@ def render(args) -> int:
     spec = _spec(args)
     if args.train is not None:
         plan = spec.plan(args.train or None)
-        trained_by = {k: o.network or plan.model for o in plan.objectives for k in o.keys}
+        trained_by = {k: o.network or plan.model or "the loss" for o in plan.objectives
+                      for k in o.keys}
         ends = {f"loss of {o.network}" if o.network else "loss": o.loss
                 for o in plan.objectives}
         picture = draw(plan.graph, args.depth, args.expand, trained_by,
