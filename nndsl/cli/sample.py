@@ -136,7 +136,13 @@ def _sample_points(request: Request) -> str:
 
 def _sample_images(request: Request) -> str:
     from nndsl.cli import pictures
+    from nndsl.fit.rundir import argument_span
+    from nndsl.source import error
 
+    if (request.count or 0) > MAX_IMAGES_PER_ROW:
+        raise error(TOO_MANY, f"-n {request.count}: a grid row holds at most "
+                    f"{MAX_IMAGES_PER_ROW} images", argument_span("-n", request.count),
+                    hint=f"-n {MAX_IMAGES_PER_ROW} or fewer")
     images, classes = draw(request, 8 if generator_inputs(request.graph).condition else 64)
     pictures.image_grid(images, classes, request.out, _title(request, images, classes))
     return f"wrote {request.out}: {len(images)} images of {request.network}"
@@ -191,7 +197,7 @@ def _default_network(spec, run: Path) -> str | None:
 
 
 def _checked_mode(graph: Graph, name: str, args, where) -> Mode:
-    """The network's mode; E246 when none fits, E247/E248 for options it cannot honour."""
+    """The network's mode; E246 when none fits, E247 for a class it cannot draw."""
     from nndsl.fit.rundir import argument_span
     from nndsl.source import error
 
@@ -210,8 +216,4 @@ def _checked_mode(graph: Graph, name: str, args, where) -> Mode:
     if args.klass is not None and not 0 <= args.klass < inputs.classes:
         raise error(BAD_CLASS, f"`{name}` has {inputs.classes} classes: --class takes 0 to "
                     f"{inputs.classes - 1}", argument_span("--class", args.klass))
-    if mode.name == "images" and (args.count or 0) > MAX_IMAGES_PER_ROW:
-        raise error(TOO_MANY, f"-n {args.count}: a grid row holds at most "
-                    f"{MAX_IMAGES_PER_ROW} images", argument_span("-n", args.count),
-                    hint=f"-n {MAX_IMAGES_PER_ROW} or fewer")
     return mode
