@@ -30,7 +30,7 @@ def digits_with_labels(seed: int, fraction: float = 0.1) -> dict:
     return LOADERS["digits"]({"val": 0.1, "test": 0.2, "seed": seed, "labels": fraction})
 
 
-def semi_supervised(seed: int, consistency: float, recon: float, epochs: int = 100,
+def semi_supervised(seed: int, consistency: float, recon: float, epochs: int = 200,
                     noise: float = 0.3, hidden: int = 128) -> float:
     """Test accuracy (at the best validation accuracy) of the Pi-model + reconstruction
     recipe; consistency = recon = 0 is the supervised-only baseline on the same labels."""

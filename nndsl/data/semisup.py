@@ -14,6 +14,7 @@ Registered by a small edit at the end of `catalog` (the signatures and fields) a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -35,8 +36,6 @@ _SEED_OFFSET = 7919
 def add_label_option(sources: dict) -> dict:
     """The catalog with `labels=` on each source of LABELLED_SOURCES, whose fields then
     include `labelled` when the option is given."""
-    from dataclasses import replace
-
     def fields_with_mask(fields: Callable) -> Callable:
         def fields_of(values: dict) -> dict[str, TensorType]:
             given = fields(values)
