@@ -6,7 +6,8 @@ inputs are one noise vector `z: [B, D]` (drawn from N(0, 1), as `normal(...)` dr
 training) and at most one class `c: [B] i32` that feeds an op with a known number of classes
 (`embed(c, 8, ...)`: a conditional generator); its first output is what is drawn: 2-D
 points `[B, 2]` (a scatter plot) or images `[B, H, W, C]` (a grid). Another kind of model
-(a language model's text) is one more entry in MODES.
+(a language model's text) is one more entry in MODES; a mode checks its own options
+(the generators' `--class` in `draw`, the grid's `-n` in `_sample_images`).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def draw(request: Request, per_class: int) -> tuple[np.ndarray, np.ndarray | Non
     """Samples of the first output: `per_class` for each class (or for `--class K` alone),
     or `per_class` in all for an unconditional generator; and each one's class."""
     inputs = generator_inputs(request.graph)
+    _check_class(request, inputs)
     count = request.count or per_class
     classes = None
     if inputs.condition is not None:
@@ -118,6 +120,22 @@ def draw(request: Request, per_class: int) -> tuple[np.ndarray, np.ndarray | Non
         feed[inputs.condition] = classes
     name, _ = _first_output(request.graph)
     return np.asarray(request.apply(feed)[name]), classes
+
+
+def _check_class(request: Request, inputs: GeneratorInputs) -> None:
+    """E247 for a `--class K` the generator cannot draw."""
+    from nndsl.fit.rundir import argument_span
+    from nndsl.source import error
+
+    if request.klass is None:
+        return
+    where = argument_span("--class", request.klass)
+    if inputs.classes is None:
+        raise error(BAD_CLASS, f"`{request.network}` takes no class: it is not conditional",
+                    where, hint="drop --class")
+    if not 0 <= request.klass < inputs.classes:
+        raise error(BAD_CLASS, f"`{request.network}` has {inputs.classes} classes: --class "
+                    f"takes 0 to {inputs.classes - 1}", where)
 
 
 def _title(request: Request, values: np.ndarray, classes: np.ndarray | None) -> str:
@@ -174,7 +192,7 @@ def command(args) -> int:
     where = argument_span("--model", args.model) if args.model else spec.file_span()
     args.model = args.model or _default_network(spec, args.run)
     name, compiled, saved = _trained(spec, args)
-    mode = _checked_mode(compiled.graph, name, args, where)
+    mode = _checked_mode(compiled.graph, name, where)
     request = Request(name, compiled.graph,
                       lambda feed: compiled.apply(saved["params"], saved["state"], feed)[0],
                       args.klass, args.count, args.seed,
@@ -196,9 +214,8 @@ def _default_network(spec, run: Path) -> str | None:
     return fitting[0] if len(fitting) == 1 else None
 
 
-def _checked_mode(graph: Graph, name: str, args, where) -> Mode:
-    """The network's mode; E246 when none fits, E247 for a class it cannot draw."""
-    from nndsl.fit.rundir import argument_span
+def _checked_mode(graph: Graph, name: str, where) -> Mode:
+    """The network's mode; E246 when none fits."""
     from nndsl.source import error
 
     mode = mode_for(graph)
@@ -209,11 +226,4 @@ def _checked_mode(graph: Graph, name: str, args, where) -> Mode:
                     "vector z: [B, D] and optionally a class c: [B] i32 that feeds "
                     "embed(c, classes, ...); its first output is points [B, 2] or images "
                     "[B, H, W, C]: name it with --model (a GAN's Generator, a VAE's Decoder)")
-    inputs = generator_inputs(graph)
-    if args.klass is not None and (inputs is None or inputs.classes is None):
-        raise error(BAD_CLASS, f"`{name}` takes no class: it is not conditional",
-                    argument_span("--class", args.klass), hint="drop --class")
-    if args.klass is not None and not 0 <= args.klass < inputs.classes:
-        raise error(BAD_CLASS, f"`{name}` has {inputs.classes} classes: --class takes 0 to "
-                    f"{inputs.classes - 1}", argument_span("--class", args.klass))
     return mode
