@@ -27,7 +27,7 @@ def _apply(layer: dict, x):
 
 
 def digits_with_labels(seed: int, fraction: float = 0.1) -> dict:
-    return LOADERS["digits"]({"val": 0.1, "test": 0.2, "seed": seed, "labels": fraction})
+    return LOADERS["digits"]({"val": 0.1, "test": 0.2, "seed": seed, "labelled": fraction})
 
 
 def semi_supervised(seed: int, consistency: float, recon: float, epochs: int = 200,
@@ -102,7 +102,7 @@ def conditional_gan(seed: int = 0, epochs: int = 30, per_class: int = 1000) -> n
     """specs/cgan.nn by hand: per mode, the fraction of the generator's points (drawn with
     that mode as the class) that land nearest it."""
     data = LOADERS["ring"]({"modes": 8, "radius": 2.0, "std": 0.02, "train": 10000,
-                            "seed": 0, "labels": None})
+                            "seed": 0, "labelled": None})
     keys = iter(jax.random.split(jax.random.PRNGKey(seed), 16))
 
     def mlp(n_in, n_out):

@@ -28,8 +28,8 @@ def test_parameter_counts_match_expected(spec, network, count):
 
 
 def test_labels_keep_the_same_fraction_of_every_class_and_hide_the_rest():
-    full = LOADERS["digits"]({**DIGITS, "labels": None})
-    part = LOADERS["digits"]({**DIGITS, "labels": 0.1})
+    full = LOADERS["digits"]({**DIGITS, "labelled": None})
+    part = LOADERS["digits"]({**DIGITS, "labelled": 0.1})
     keep = part["train"]["labelled"] == 1
     np.testing.assert_array_equal(part["train"]["x"], full["train"]["x"])
     np.testing.assert_array_equal(part["train"]["y"][keep], full["train"]["y"][keep])
@@ -40,19 +40,19 @@ def test_labels_keep_the_same_fraction_of_every_class_and_hide_the_rest():
     for split in ("val", "test"):  # evaluation sees every label
         np.testing.assert_array_equal(part[split]["y"], full[split]["y"])
         assert (part[split]["labelled"] == 1).all()
-    again = LOADERS["digits"]({**DIGITS, "labels": 0.1})
+    again = LOADERS["digits"]({**DIGITS, "labelled": 0.1})
     np.testing.assert_array_equal(again["train"]["labelled"], part["train"]["labelled"])
 
 
 def test_without_labels_a_source_has_no_labelled_field():
-    assert "labelled" not in SOURCES["digits"].fields({**DIGITS, "labels": None})
-    assert "labelled" not in LOADERS["digits"]({**DIGITS, "labels": None})["train"]
-    assert SOURCES["digits"].fields({**DIGITS, "labels": 0.5})["labelled"].dtype == "f32"
+    assert "labelled" not in SOURCES["digits"].fields({**DIGITS, "labelled": None})
+    assert "labelled" not in LOADERS["digits"]({**DIGITS, "labelled": None})["train"]
+    assert SOURCES["digits"].fields({**DIGITS, "labelled": 0.5})["labelled"].dtype == "f32"
 
 
 def test_the_ring_gives_each_point_its_mode_index():
     ring = LOADERS["ring"]({"modes": 8, "radius": 2.0, "std": 0.02, "train": 500, "seed": 0,
-                            "labels": None})["train"]
+                            "labelled": None})["train"]
     angles = 2 * np.pi * np.arange(8) / 8
     modes = 2.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
     nearest = np.linalg.norm(ring["x"][:, None] - modes[None], axis=-1).argmin(1)
@@ -66,7 +66,7 @@ SPEC = """network N {{
 }}
 train {{
     model = N
-    data = digits(labels={labels}, seed=0)
+    data = digits(labelled={labels}, seed=0)
     loss = cross_entropy(logits, y, mask=labelled)
     optimizer = adam(lr=1e-3)
 }}
@@ -84,7 +84,7 @@ def test_a_labels_fraction_outside_0_1_is_a_located_error(write_spec, capsys, la
 
 def test_labels_of_one_keep_every_label(write_spec, capsys):
     assert main(["check", str(write_spec(SPEC.format(labels="1")))]) == 0
-    keep = LOADERS["digits"]({**DIGITS, "labels": 1.0})["train"]["labelled"]
+    keep = LOADERS["digits"]({**DIGITS, "labelled": 1.0})["train"]["labelled"]
     assert (keep == 1).all()
 
 
@@ -152,7 +152,7 @@ def test_parameters_reached_only_through_a_mask_are_named_so(write_spec, capsys)
         "network Net {\n  input x: [B, 8, 8, 1]\n  output logits = x -> flatten -> dense(10)\n}\n"
         "network Gate {\n  input x: [B, 8, 8, 1]\n"
         "  output score = x -> flatten -> dense(1) -> squeeze(1)\n}\n"
-        "train {\n  data = digits(labels=0.1)\n  keep = sigmoid(Gate(x))\n"
+        "train {\n  data = digits(labelled=0.1)\n  keep = sigmoid(Gate(x))\n"
         "  loss = cross_entropy(Net(x), y, mask=keep)\n  optimizer = adam(lr=1e-3)\n}\n")
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
@@ -164,7 +164,7 @@ def test_an_unmasked_loss_on_partly_hidden_labels_is_a_located_error(write_spec,
     path = write_spec(SPEC.format(labels="0.1").replace(", mask=labelled", ""))
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:8:12: error[E249]: `cross_entropy` reads `y` of a source with labels=0.1 " \
+    assert f"{path}:8:12: error[E249]: `cross_entropy` reads `y` of a source with labelled=0.1 " \
            "without a mask" in err, err
     assert main(["check", str(write_spec(SPEC.format(labels="0.1"), "masked.nn"))]) == 0
 

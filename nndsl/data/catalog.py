@@ -79,5 +79,5 @@ SOURCES = {s.name: s for s in [
                                    "x_target": _t(8, 8, 1), "y_target": _t(dtype="i32")}),
 ]}
 
-# `labels=` on the sources with class labels (semi-supervised learning; data/semisup.py).
+# `labelled=` on the sources with class labels (semi-supervised learning; data/semisup.py).
 SOURCES = add_label_option(SOURCES)

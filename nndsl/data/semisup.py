@@ -1,6 +1,6 @@
-"""Semi-supervised data: `labels=` keeps only a fraction of a source's class labels.
+"""Semi-supervised data: `labelled=` keeps only a fraction of a source's class labels.
 
-`digits(labels=0.1)` keeps the labels of 10% of the training examples (the same fraction of
+`digits(labelled=0.1)` keeps the labels of 10% of the training examples (the same fraction of
 every class, at least one example each) and adds the field `labelled: f32[B]`, 1 where an
 example kept its label and 0 where it did not. The hidden labels are replaced by 0 in the
 training split, so nothing can learn from them; a loss uses the labelled ones through its
@@ -23,7 +23,7 @@ from nndsl.ir import Sym, TensorType
 from nndsl.ops.base import Hyper
 from nndsl.source import error
 
-LABELS = Hyper("labels", "float", None)  # None: every label kept, no `labelled` field
+LABELLED_FRACTION = Hyper("labelled", "float", None)  # None: every label kept, no `labelled` field
 LABELLED = "labelled"
 # The sources with one integer class label `y` per example.
 LABELLED_SOURCES = ("digits", "spirals", "waves", "ring")
@@ -34,56 +34,56 @@ _SEED_OFFSET = 7919
 
 
 def add_label_option(sources: dict) -> dict:
-    """The catalog with `labels=` on each source of LABELLED_SOURCES, whose fields then
+    """The catalog with `labelled=` on each source of LABELLED_SOURCES, whose fields then
     include `labelled` when the option is given."""
     def fields_with_mask(fields: Callable) -> Callable:
         def fields_of(values: dict) -> dict[str, TensorType]:
             given = fields(values)
-            if values.get(LABELS.name) is None:
+            if values.get(LABELLED_FRACTION.name) is None:
                 return given
             return {**given, LABELLED: TensorType((Sym.named("B"),), "f32")}
         return fields_of
 
-    return {name: replace(s, hypers=(*s.hypers, LABELS), fields=fields_with_mask(s.fields))
+    return {name: replace(s, hypers=(*s.hypers, LABELLED_FRACTION), fields=fields_with_mask(s.fields))
             if name in LABELLED_SOURCES else s for name, s in sources.items()}
 
 
 def check_fraction(values: dict, expr: ast.Node) -> None:
-    """E245 at `labels=` when the fraction is outside (0, 1]."""
-    fraction = values.get(LABELS.name)
+    """E245 at `labelled=` when the fraction is outside (0, 1]."""
+    fraction = values.get(LABELLED_FRACTION.name)
     if fraction is None or 0 < fraction <= 1:
         return
-    where = next((kw.span for kw in getattr(expr, "kwargs", ()) if kw.name == LABELS.name),
+    where = next((kw.span for kw in getattr(expr, "kwargs", ()) if kw.name == LABELLED_FRACTION.name),
                  expr.span)
-    raise error(BAD_FRACTION, f"`labels={fraction:g}` is not a fraction in (0, 1]: it is the "
+    raise error(BAD_FRACTION, f"`labelled={fraction:g}` is not a fraction in (0, 1]: it is the "
                 "share of training examples that keep their label", where,
-                hint="e.g. labels=0.1 keeps 10% of the labels; labels=1 keeps them all")
+                hint="e.g. labelled=0.1 keeps 10% of the labels; labelled=1 keeps them all")
 
 
 def check_masked(graph, values: dict) -> None:
-    """E249 at a loss that reads the labels `y` of a source with `labels=` straight, without
+    """E249 at a loss that reads the labels `y` of a source with `labelled=` straight, without
     a mask: most of them are hidden (0) in training, so it would learn class 0 for them."""
     from nndsl.ops import REGISTRY
 
-    if values.get(LABELS.name) is None or "y" not in graph.inputs:
+    if values.get(LABELLED_FRACTION.name) is None or "y" not in graph.inputs:
         return
     labels = graph.inputs["y"].node
     for node in graph:
         op = REGISTRY[node.op]
         masked = len(node.inputs) > len(op.inputs)  # a keyword `mask=` was given
         if op.kind == "loss" and not masked and any(r.node == labels for r in node.inputs):
-            raise error(UNMASKED, f"`{node.op}` reads `y` of a source with labels="
-                        f"{values[LABELS.name]:g} without a mask: the hidden labels are 0 "
+            raise error(UNMASKED, f"`{node.op}` reads `y` of a source with labelled="
+                        f"{values[LABELLED_FRACTION.name]:g} without a mask: the hidden labels are 0 "
                         "in training", node.span, hint="count the labelled examples alone: "
                         f"`{node.op}(..., y, mask=labelled)`")
 
 
 def keep_label_fraction(loaders: dict) -> dict:
-    """The loaders, those of LABELLED_SOURCES hiding all but `labels=` of the training labels."""
+    """The loaders, those of LABELLED_SOURCES hiding all but `labelled=` of the training labels."""
     def wrap(load: Callable) -> Callable:
         def load_with_labels(args: dict):
             splits = load(args)
-            fraction = args.get(LABELS.name)
+            fraction = args.get(LABELLED_FRACTION.name)
             return splits if fraction is None else hide_labels(splits, fraction, args["seed"])
         return load_with_labels
 
