@@ -80,6 +80,8 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
                          check_numerics=check_numerics, overwrite=overwrite,
                          log=tuple(log), log_format=log_format,
                          picture=lambda: _picture(spec, plan), devices=devices)
+    if plan.prune is not None:  # several trainings, one per round (docs/prune.md)
+        from nndsl.fit.lottery import train_lottery as run_training
     results = run_training(plan, options, console)
     return {**results, "run_dir": run_dir}
 
