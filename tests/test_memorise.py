@@ -73,3 +73,11 @@ def test_the_classification_sources_take_the_options(source):
 
     names = [h.name for h in SOURCES[source].hypers]
     assert "labels" in names and "pixels" in names
+
+
+def test_the_memorisation_specs_parameter_count():
+    import nndsl
+    from nndsl.ir import count_params
+
+    assert count_params(nndsl.load(ROOT / "specs" / "memorise.nn").network("WideMLP")) == \
+        1_126_410

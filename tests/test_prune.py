@@ -161,3 +161,9 @@ def test_a_dense_run_that_stopped_before_the_rewind_epoch_is_reported(tmp_path):
     assert caught.value.diagnostics[0].code == "E220"
     assert "stopped after epoch 4, before the rewind epoch 9" in \
         caught.value.diagnostics[0].message
+
+
+def test_the_lottery_specs_parameter_count():
+    from nndsl.ir import count_params
+
+    assert count_params(nndsl.load(SPEC).network("MLP")) == 26_122

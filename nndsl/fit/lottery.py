@@ -181,7 +181,8 @@ def _fresh(plan: TrainPlan, rewind: dict) -> dict:
 
 def _row(planned: dict, ticket: dict, fresh: dict | None) -> dict:
     return {"round": planned["round"], "remaining": planned["remaining"],
-            "fraction": planned["fraction"], "ticket": ticket["test"],
+            "fraction": planned["fraction"], "layers": planned["layers"],
+            "ticket": ticket["test"],
             "reinit": fresh["test"] if fresh else None}
 
 
@@ -257,9 +258,12 @@ def _plot(path: Path, rows: list[dict], metric: str) -> None:
         ax.plot(*zip(*fresh), "s--", label="same masks, random re-initialisation")
     ax.axhline(rows[0]["ticket"][metric], color="grey", lw=0.8, label="dense")
     ax.set_xscale("log")
+    ax.set_xticks(left, [f"{x:.1f}%" for x in left])
+    ax.minorticks_off()
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (% of the pruned parameters)")
     ax.set_ylabel(f"test {metric}")
+    ax.set_title("lottery tickets: iterative magnitude pruning with rewinding")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
