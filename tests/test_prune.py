@@ -167,3 +167,22 @@ def test_the_lottery_specs_parameter_count():
     from nndsl.ir import count_params
 
     assert count_params(nndsl.load(SPEC).network("MLP")) == 26_122
+
+
+def test_summary_prints_the_sparsity_each_round_leaves_without_jax():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom nndsl.cli import main\n"
+            f"main(['summary', {str(SPEC)!r}])\n"
+            f"main(['summary', {str(SPEC)!r}, '--format', 'json'])\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'optax')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "[]"
+    assert any("dense_1.w" in line and "16,384 → 9,503 → 5,512 → 3,197" in line
+               and "sparsity 80.5%" in line for line in lines), out.stdout
+    data = json.loads(out.stdout[out.stdout.index("\n{") + 1:out.stdout.rindex("}") + 1])
+    assert data["lottery"]["schedule"][-1]["remaining"] == 5044
