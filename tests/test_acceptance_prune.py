@@ -42,6 +42,9 @@ def test_the_rewound_ticket_at_20_percent_matches_the_dense_network(lottery_run)
     results = json.loads((lottery_run / "results.json").read_text())
     assert results["lottery"]["sparsity"]["dense_1.w"]["remaining"] == 3197
     assert (lottery_run / "lottery.png").stat().st_size > 10_000
+    # The lottery's directory stands for its last ticket.
+    assert (lottery_run / "best.ckpt").read_bytes() == \
+        (lottery_run / "round-3" / "best.ckpt").read_bytes()
     assert (lottery_run / "lottery.csv").read_text().startswith(
         "round,remaining,fraction,ticket_test_accuracy,reinit_test_accuracy")
 

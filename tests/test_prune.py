@@ -186,3 +186,11 @@ def test_summary_prints_the_sparsity_each_round_leaves_without_jax():
                and "sparsity 80.5%" in line for line in lines), out.stdout
     data = json.loads(out.stdout[out.stdout.index("\n{") + 1:out.stdout.rindex("}") + 1])
     assert data["lottery"]["schedule"][-1]["remaining"] == 5044
+
+
+def test_a_bad_set_value_for_the_lottery_is_located_at_the_spec(capsys):
+    assert main(["check", str(SPEC), "--set", "prune.rate=1.5"]) == 1
+    err = capsys.readouterr().err
+    assert "lottery.nn:27:17: error[E024]: --set prune.rate=1.5: `rate` must be in (0, 1)" \
+        in err, err
+    assert "Traceback" not in err

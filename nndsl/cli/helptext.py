@@ -100,7 +100,8 @@ weights by magnitude (masks in RUN/masks/round-N.ckpt), rewinds the rest to epoc
 (0: initial weights, RUN/rewind.ckpt) and retrains with the pruned weights held at zero
 (RUN/round-N), and with `reinit` trains the same masks from a fresh initialisation
 (RUN/round-N-reinit). It prints the table round → weights left → test metric and writes
-lottery.csv, lottery.json, lottery.png and results.json; --resume RUN keeps finished rounds.
+lottery.csv, lottery.json, lottery.png and results.json; --resume RUN keeps the trainings
+finished before the first unfinished one.
 See docs/prune.md.
 
 example:  nndsl train specs/mlp_digits.nn --epochs 20

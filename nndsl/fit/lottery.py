@@ -10,7 +10,9 @@ initialisation (seed + 1). Every training is an ordinary run in its own subdirec
 (round-0, round-1, round-1-reinit, ...): `nndsl eval --run RUN/round-3` evaluates a ticket.
 The lottery's table (round → weights left → test metric) is printed and written to
 lottery.csv, lottery.json and lottery.png; results.json holds it with the sparsity of every
-pruned parameter. `--resume RUN` keeps the finished rounds and retrains the others.
+pruned parameter, and best.ckpt is the last ticket's (so `nndsl eval --run RUN` evaluates
+it). `--resume RUN` keeps the finished trainings up to the first unfinished one and trains
+that one and every later one again.
 """
 
 from __future__ import annotations
@@ -87,39 +89,62 @@ def _rounds(plan: TrainPlan, options, console: Console) -> dict:
     console.print(f"lottery: {values['rounds']} rounds of magnitude pruning, {values['rate']:g}"
                   f" of the remaining weights each, rewound to "
                   f"{_rewind_text(values['rewind'])} → {run_dir}")
-    dense = _train_round(plan, options, console, "round-0", after_epoch=_keeper(run_dir,
-                                                                                values["rewind"]))
+    trainer = _Trainings(plan, options, console)
+    dense = trainer.run("round-0", after_epoch=_keeper(run_dir, values["rewind"]))
     _write_config(run_dir, plan)
     rewind = _rewind_params(run_dir, values["rewind"])
     rows = [_row(table[0], dense, None)]
     masks = full(rewind, values["sizes"])
     for r in range(1, values["rounds"] + 1):
-        masks = _masks(run_dir, r, masks, values["rate"])
-        ticket = _train_round(plan, options, console, f"round-{r}", masks,
-                              apply_masks(rewind, masks))
-        fresh = _train_round(plan, options, console, f"round-{r}-reinit", masks,
-                             apply_masks(_fresh(plan, rewind), masks)) \
+        masks = _masks(run_dir, r, masks, values["rate"], trainer.reusing)
+        ticket = trainer.run(f"round-{r}", masks, apply_masks(rewind, masks))
+        fresh = trainer.run(f"round-{r}-reinit", masks,
+                            apply_masks(_fresh(plan, rewind), masks)) \
             if values["reinit"] else None
         rows.append(_row(table[r], ticket, fresh))
+    _adopt(run_dir, f"round-{values['rounds']}")
     return _finish(run_dir, plan, rows, masks, ticket, console)
+
+
+class _Trainings:
+    """The lottery's trainings in order. Resumed, the finished ones are kept until the first
+    that is not: it and every training after it (whose masks or start depend on it) train
+    again."""
+
+    def __init__(self, plan: TrainPlan, options, console: Console):
+        self.plan, self.options, self.console = plan, options, console
+        self.reusing = options.resume
+
+    def run(self, name: str, masks: Masks | None = None, start=None,
+            after_epoch=None) -> dict:
+        """The results of training `name` (run_dir/name): kept when resuming and finished,
+        else a fresh run."""
+        sub = self.options.run_dir / name
+        if self.reusing and (sub / "results.json").is_file():
+            self.console.print(f"lottery {name}: finished already ({sub})")
+            return json.loads((sub / "results.json").read_text())
+        self.reusing = False
+        self.console.print(f"lottery {name}: {_what(name, masks)}")
+        options = replace(self.options, run_dir=sub, resume=False, overwrite=True,
+                          masks=masks, start=start, after_epoch=after_epoch,
+                          started=time.perf_counter())
+        try:
+            return fit_run.train(self.plan, options, self.console)
+        except fit_run.Interrupted as stop:  # resumed as a lottery: the whole directory
+            raise fit_run.Interrupted(stop.epoch, stop.saved, self.options.run_dir,
+                                      stop.signum) from None
+
+
+def _adopt(run_dir: Path, name: str) -> None:
+    """The last ticket's best.ckpt (and data.json) in the lottery's own directory, so that
+    `eval`, `predict`, `export` and `load(Net, "run")` of the lottery use the last ticket."""
+    for file in ("best.ckpt", "data.json"):
+        if (run_dir / name / file).is_file():
+            shutil.copyfile(run_dir / name / file, run_dir / file)
 
 
 def _rewind_text(rewind: int) -> str:
     return "the initial weights" if rewind == 0 else f"the weights after epoch {rewind}"
-
-
-def _train_round(plan, options, console: Console, name: str, masks: Masks | None = None,
-                 start=None, after_epoch=None) -> dict:
-    """One training of the lottery into run_dir/name: its results.json when a resumed
-    lottery finished it already, else a fresh run."""
-    sub = options.run_dir / name
-    if options.resume and (sub / "results.json").is_file():
-        console.print(f"lottery {name}: finished already ({sub})")
-        return json.loads((sub / "results.json").read_text())
-    console.print(f"lottery {name}: {_what(name, masks)}")
-    round_options = replace(options, run_dir=sub, resume=False, overwrite=True, masks=masks,
-                            start=start, after_epoch=after_epoch, started=time.perf_counter())
-    return fit_run.train(plan, round_options, console)
 
 
 def _what(name: str, masks: Masks | None) -> str:
@@ -155,11 +180,11 @@ def _rewind_params(run_dir: Path, rewind: int) -> dict:
     return checkpoint.read(path).group("params")
 
 
-def _masks(run_dir: Path, r: int, previous: Masks, rate: float) -> Masks:
-    """Round r's masks: read back when a resumed lottery made them, else pruned from the
-    best weights of round r-1 and saved."""
+def _masks(run_dir: Path, r: int, previous: Masks, rate: float, reuse: bool) -> Masks:
+    """Round r's masks: read back when a resumed lottery kept round r-1 (`reuse`), else
+    pruned from the best weights of round r-1 and saved."""
     path = run_dir / "masks" / f"round-{r}.ckpt"
-    if path.is_file() and (run_dir / f"round-{r - 1}" / "results.json").is_file():
+    if reuse and path.is_file():
         return load(path)
     trained = checkpoint.read(run_dir / f"round-{r - 1}" / "best.ckpt").group("params")
     masks = prune(trained, previous, rate)
