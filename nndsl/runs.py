@@ -58,7 +58,9 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
     (`("tensorboard",)`: RUN_DIR/tensorboard/, needs tensorboardX); `log_format` is `text`
     (the progress bar on a terminal), `plain` (lines only) or `json` (one JSON object per
     event on stdout; `console` should then print to stderr). Raises SpecError for a bad
-    spec, data or checkpoint, `nndsl.fit.run.NonFinite` when the loss stops being finite."""
+    spec, data or checkpoint, `nndsl.fit.run.NonFinite` when the loss stops being finite.
+    A section with `prune = lottery(...)` runs every training of the lottery into the run
+    directory (docs/prune.md) and returns the last ticket's results with `lottery`."""
     import time
 
     from rich.console import Console
@@ -80,6 +82,8 @@ def fit(spec: Spec | str | Path, *, train: str | None = None, model: str | None 
                          check_numerics=check_numerics, overwrite=overwrite,
                          log=tuple(log), log_format=log_format,
                          picture=lambda: _picture(spec, plan), devices=devices)
+    if plan.prune is not None:  # several trainings, one per round (docs/prune.md)
+        from nndsl.fit.lottery import train_lottery as run_training
     results = run_training(plan, options, console)
     return {**results, "run_dir": run_dir}
 

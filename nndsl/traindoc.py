@@ -33,12 +33,21 @@ WHAT = {
     "random_shift": "Translate each image field ([B, H, W, C], float) by up to `pixels` in "
                     "each direction, filling with zeros.",
     "random_flip": "Flip each image field horizontally with probability 1/2.",
+    "lottery": "Lottery tickets (Frankle & Carbin 2019, docs/prune.md): train dense, then "
+               "`rounds` times prune `rate` of the remaining weights of each pruned "
+               "parameter by magnitude, rewind the rest to epoch `rewind` (0: the initial "
+               "weights) and retrain with the pruned weights held at zero; `layers` names "
+               "the layers (or `layer.name` parameters) to prune, by default every weight "
+               "matrix and kernel (no biases); `reinit` also trains each mask from a fresh "
+               "random initialisation.",
 }
 FIELDS = {
     "optimizer": ("Optimizers", "required; in a section with `step`s, each step may set its own"),
     "schedule": ("Learning-rate schedules", "optional; the optimizer's `lr` is the peak"),
     "early_stopping": ("Early stopping", "optional; without it every epoch runs"),
     "augment": ("Augmentations", "optional; applied inside the training step only"),
+    "prune": ("Pruning", "optional; one `nndsl train` runs every round, each in a "
+              "subdirectory of the run"),
 }
 SETTING_WHAT = {
     "batch": "examples per step (at most the training set's size)",
@@ -56,6 +65,8 @@ def _default(h: Hyper) -> str:
         return "required"
     if isinstance(h.default, bool):
         return f"`{str(h.default).lower()}`"
+    if isinstance(h.default, tuple):
+        return f"`[{', '.join(h.default)}]`"
     return "none" if h.default is None else f"`{h.default}`"
 
 
@@ -65,7 +76,8 @@ def _accepts(h: Hyper) -> str:
     if h.kind in ("int", "float") and (h.low is not None or h.high is not None):
         return f"{'whole number' if h.kind == 'int' else 'number'} in {h.describe_range()}"
     return {"int": "whole number", "float": "number", "bool": "`true` or `false`",
-            "any_word": "a name"}.get(h.kind, h.kind)
+            "any_word": "a name",
+            "names": "a name or a list of names"}.get(h.kind, h.kind)
 
 
 def _arguments(hypers: tuple[Hyper, ...], prefix: str) -> list[str]:

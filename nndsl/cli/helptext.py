@@ -22,7 +22,9 @@ op's rule: docs/ops.md, "Cost conventions"). A layer of a repeated stage is one 
 `conv × 24` with its total over the copies, as render draws it; each block instance, repeat
 and scan ends with a subtotal row. Totals: trainable parameters, non-trainable state
 (batch-norm statistics), FLOPs, activation memory per example, and with --batch N the
-training memory (parameters, gradients, optimizer state, activations).
+training memory (parameters, gradients, optimizer state, activations). When the network's
+train section sets `prune = lottery(...)`, the weights each round leaves in every pruned
+parameter (its sparsity), before any training (docs/prune.md).
 
 example:  nndsl summary specs/resnet.nn --model ResNet18 --format json
 """
@@ -91,6 +93,16 @@ written. In a pipe or with --log-format plain: plain lines that never wrap; with
 --log-format json: one JSON object per line. metrics.csv gets a row as each epoch ends and
 curves.png is redrawn (at most once a second), so an interrupted run keeps both.
 --log tensorboard also writes RUN_DIR/tensorboard/. See docs/commands.md.
+
+Lottery tickets: a section with `prune = lottery(rounds, rate, rewind, layers, reinit)`
+trains the dense network (RUN/round-0), then each round prunes `rate` of the remaining
+weights by magnitude (masks in RUN/masks/round-N.ckpt), rewinds the rest to epoch `rewind`
+(0: initial weights, RUN/rewind.ckpt) and retrains with the pruned weights held at zero
+(RUN/round-N), and with `reinit` trains the same masks from a fresh initialisation
+(RUN/round-N-reinit). It prints the table round → weights left → test metric and writes
+lottery.csv, lottery.json, lottery.png and results.json; --resume RUN keeps the trainings
+finished before the first unfinished one.
+See docs/prune.md.
 
 example:  nndsl train specs/mlp_digits.nn --epochs 20
 

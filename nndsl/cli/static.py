@@ -10,6 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from nndsl.cli.pruning import lottery_summary, print_lottery
 from nndsl.cli.rows import summary_rows
 from nndsl.elab import Limits
 from nndsl.elab.vocabulary import OPTIMIZER_SLOTS
@@ -143,8 +144,11 @@ def summary(args) -> int:
     rows = summary_rows(graph, cost.layers, dtypes)
     slots = _optimizer_slots(spec, name)
     per_device = _per_device(cost, args.batch, args.devices, slots)
+    lottery = lottery_summary(spec, name)
     if args.format == "json":
         data = _summary_json(name, cost, rows, args.batch, slots)
+        if lottery is not None:
+            data["lottery"] = lottery
         if per_device is not None:
             data["per_device"] = per_device
         if dtypes is not None:
@@ -183,6 +187,8 @@ def summary(args) -> int:
                       "gradients, optimizer state, activations)")
     if per_device is not None:
         _print_per_device(console, per_device)
+    if lottery is not None:
+        print_lottery(console, lottery)
     return 0
 
 

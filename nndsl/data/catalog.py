@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nndsl.data.semisup import add_label_option
+from nndsl.data.corrupt import HYPERS as CORRUPT
 from nndsl.ir import Sym, TensorType
 from nndsl.ops.base import Hyper
 
@@ -39,7 +40,7 @@ def _sizes(train: int = 10000):
 
 SOURCES = {s.name: s for s in [
     DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes).",
-               SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
+               (*SPLITS, *CORRUPT), lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
     DataSource("xor", "The four XOR points.", (),
                lambda a: {"x": _t(2), "y": _t(1)}),
     DataSource("spirals", "Two interleaved spirals in the plane.",
@@ -68,7 +69,7 @@ SOURCES = {s.name: s for s in [
                           "y": _t(2 * a["max_length"] + 1, dtype="i32")}),
     DataSource("waves", "Noisy sine, square and sawtooth waves, three classes.",
                (Hyper("length", "int", 128, low=2), *_sizes(6000),
-                Hyper("noise", "float", 0.3, low=0)),
+                Hyper("noise", "float", 0.3, low=0), *CORRUPT),
                lambda a: {"x": _t(a["length"], 1), "y": _t(dtype="i32")}),
     DataSource("digit_pairs", "Pairs of digit images and whether they show the same class.",
                (Hyper("pairs", "int", 20000, low=1), *SPLITS),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nndsl.data.semisup import keep_label_fraction
+from nndsl.data import corrupt
 
 Splits = dict[str, dict[str, np.ndarray]]
 
@@ -39,7 +40,8 @@ def _digit_images() -> tuple[np.ndarray, np.ndarray]:
 
 def digits(args: dict) -> Splits:
     x, y = _digit_images()
-    return split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+    splits = split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+    return corrupt.apply(splits, args, classes=10)
 
 
 def xor(args: dict) -> Splits:
@@ -137,7 +139,7 @@ def waves(args: dict) -> Splits:
         x = shapes[y, np.arange(n)] + args["noise"] * rng.randn(n, length)
         return {"x": x[..., None].astype(np.float32), "y": y.astype(np.int32)}
 
-    return _split_counts(make, args)
+    return corrupt.apply(_split_counts(make, args), args, classes=3)
 
 
 def digit_pairs(args: dict) -> Splits:

@@ -38,7 +38,7 @@ def config(expr: ast.Node, catalog: dict[str, tuple[Hyper, ...]], what: str,
     kwargs = [(k.name, Arg(k.value, k.span)) for k in call.kwargs] if call else []
     _check_keywords(head.id, catalog, kwargs)
     values = bind_hypers(catalog[head.id], args, kwargs, expr.span, head.id, "argument",
-                         read=lambda node: literal(node, constants))
+                         read=lambda node: argument(node, constants))
     return Config(head.id, values, expr.span)
 
 
@@ -59,6 +59,17 @@ def _check_keywords(name: str, catalog: dict[str, tuple[Hyper, ...]], kwargs) ->
             raise error("E022", f"`{name}` has no argument `{key}`", arg.span,
                         hint=f"`{key}` is an argument of {', '.join(takers)}; `{name}` takes "
                         f"{', '.join(names) or 'no arguments'}")
+
+
+def argument(node: ast.Node, constants: dict):
+    """A call's argument: a constant, or a list of constants (`layers=[dense_0, logits.b]`,
+    `onehot=["color"]`; a dotted name is one word); the signature says whether a list is
+    welcome."""
+    if isinstance(node, ast.ListExpr):
+        return [argument(item, constants) for item in node.items]
+    if isinstance(node, ast.Member) and isinstance(node.obj, ast.Name):
+        return Word(f"{node.obj.id}.{node.name}")
+    return literal(node, constants)
 
 
 def literal(node: ast.Node, constants: dict):

@@ -20,9 +20,10 @@ from nndsl.data.catalog import SOURCES, SPLITS
 from nndsl.data.files import FILE_SOURCES
 from nndsl.data.table import DataError
 from nndsl.elab.builder import Frame
-from nndsl.elab.config import Config, config, literal
+from nndsl.elab.config import Config, argument, config, literal
 from nndsl.elab.definitions import run_network
 from nndsl.elab.interp import Elaborator
+from nndsl.elab.prune import check_prune
 from nndsl.elab.settable import STEP_CALLS, set_call, set_setting, setting_hint
 from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
 from nndsl.elab.values import ParamSet, Tensor, describe, source_text
@@ -61,6 +62,8 @@ class TrainPlan:
     settings: dict[str, Any]
     early_stopping: Config | None = None
     augment: Config | None = None
+    # `prune = lottery(...)`: its checked call; values["sizes"] the parameters it masks.
+    prune: Config | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     metric_expressions: dict[str, str] = field(default_factory=dict)
 
@@ -92,10 +95,12 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
     plan = TrainPlan(train.name, graph, data, model, objectives,
                      {name: ref for name, (ref, _) in metrics.items()}, settings,
                      _optional(fields, "early_stopping", el),
-                     _optional(fields, "augment", el),
+                     _optional(fields, "augment", el), _optional(fields, "prune", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
     semisup.check_masked(plan.graph, data.values)
+    if plan.prune is not None:
+        plan.prune.values["sizes"] = check_prune(graph, plan.prune, settings["epochs"])
     plan.warnings += unused_local_warnings(train, fields)
     return plan
 
@@ -119,7 +124,7 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
     values = {**data_files.OPTIONS, **data_files.SOURCE_OPTIONS[head.id]}
     renames = {}
     for kw in call.kwargs:
-        value = _constant(kw.value, el.constants)
+        value = argument(kw.value, el.constants)
         if kw.name in values:
             values[kw.name] = value
         elif isinstance(value, str):
@@ -141,13 +146,6 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
     values.update(path=path, renames=renames, file=call.args[0].value)
     _check_splits(values, expr.span)
     return Config(head.id, values, expr.span)
-
-
-def _constant(node: ast.Node, constants: dict):
-    """A data source option: a constant, or a list of constants (`onehot=["color"]`)."""
-    if isinstance(node, ast.ListExpr):
-        return [literal(item, constants) for item in node.items]
-    return literal(node, constants)
 
 
 def _check_splits(values: dict, span) -> None:

@@ -46,6 +46,17 @@ AUGMENTS: dict[str, tuple[Hyper, ...]] = {
     "random_flip": (),
 }
 
+# Lottery tickets (nndsl/elab/prune.py, nndsl/fit/lottery.py, docs/prune.md): iterative
+# magnitude pruning, `rate` of the remaining weights per round, rewound to epoch `rewind`
+# (0: the initial weights) and retrained; `reinit` also trains each mask from a fresh init.
+PRUNING: dict[str, tuple[Hyper, ...]] = {
+    "lottery": (Hyper("rounds", "int", 5, low=1, high=100),
+                Hyper("rate", "float", 0.2, low=0, high=1, low_open=True, high_open=True),
+                Hyper("rewind", "int", 0, low=0),
+                Hyper("layers", "names", ()),
+                Hyper("reinit", "bool", True)),
+}
+
 # Scalar settings of a train section: kind and lower bound.
 SETTINGS: dict[str, Hyper] = {
     "batch": Hyper("batch", "int", 32, low=1),
@@ -68,7 +79,7 @@ ALIASES: dict[str, str] = {
 # Every train-section call by the field it is set with: `optimizer = adam(...)`.
 CALLS: dict[str, dict[str, tuple[Hyper, ...]]] = {
     "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "early_stopping": STOPPING,
-    "augment": AUGMENTS}
+    "augment": AUGMENTS, "prune": PRUNING}
 
 # Every field a train section sets; any other name it binds is a local name.
 CONFIG_FIELDS = ("model", "data", "loss", "metrics", *CALLS, *SETTINGS)

@@ -27,6 +27,7 @@ from nndsl.fit import checkpoint, devices, numerics
 from nndsl.fit.augment import augment
 from nndsl.fit.devices import Placement
 from nndsl.fit.indices import check_indices
+from nndsl.fit.masks import Masks, apply_masks
 from nndsl.fit.optim import optimizer
 from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
@@ -97,8 +98,10 @@ class Trainer:
 
     def __init__(self, plan: TrainPlan, data: Splits, epochs: int, check_numerics: bool = False,
                  placement: Placement | None = None, devices_arg: str | None = None,
-                 training: bool = True):
+                 training: bool = True, masks: Masks | None = None):
         self.plan, self.epochs, self.placement = plan, epochs, placement
+        # A lottery round's pruning masks (nndsl/fit/masks.py): the step keeps them at zero.
+        self.masks = masks
         self.compiled = Compiled(plan.graph, check_numerics=check_numerics,
                                  precision=plan.settings["precision"],
                                  platform=placement.platform if placement else None)
@@ -195,6 +198,7 @@ class Trainer:
             params, state = _overlay(params, part), new_state
             new_opt_states.append(opt_state)
             losses.append(loss)
+        params = apply_masks(params, self.masks)
         return params, state, new_opt_states, jnp.stack(losses), ok
 
     def _eval_batch(self, params, state, batch, rng):

@@ -58,6 +58,12 @@ class RunOptions:
     log_format: str = "text"
     # The network's picture (a graphviz Digraph) for the experiment logs, drawn when asked.
     picture: Callable | None = None
+    # A lottery round (nndsl/fit/lottery.py): the masks the step holds at zero, the
+    # parameters training starts from instead of the seed's, and a call
+    # `after_epoch(epoch, params)` after the initialisation (epoch 0) and every epoch.
+    masks: dict | None = None
+    start: dict | None = None
+    after_epoch: Callable | None = None
 
 
 IN_USE = "E093"
@@ -98,7 +104,7 @@ def train(plan: TrainPlan, options: RunOptions, console: Console) -> dict:
     data = load_data(plan)
     trainer = Trainer(plan, data, epochs, options.check_numerics,
                       devices.placement(options.devices), options.devices and
-                      options.devices.devices)
+                      options.devices.devices, masks=options.masks)
     if not devices.writes_run():  # several processes: process 0 alone speaks and writes
         with tempfile.TemporaryDirectory() as scratch, \
                 Reporter(Console(quiet=True), Path(scratch), progress=False) as reporter:
@@ -165,6 +171,8 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
     params, state, opt_states = trainer.init(seed)
     params = frozen_params(params, plan, options.runs_root, options.spec_path.stem,
                            reporter.note)
+    if options.start is not None:
+        params = jax.tree.map(jnp.asarray, options.start)
     history, first_epoch = History(), 1
     if options.resume:
         params, state, opt_states, history, first_epoch = _resume(
@@ -173,6 +181,8 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
     else:
         _write_config(plan, options, epochs, trainer)
     params, state, opt_states = trainer.placed(params, state, opt_states)
+    if options.after_epoch and first_epoch == 1:
+        options.after_epoch(0, params)
     best = _best_so_far(run_dir, trainer) if options.resume else None
     best = best or _host({"params": params, "state": state})
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
@@ -205,6 +215,8 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
                 reporter.on_best(epoch, monitor, value)
             _save_last(run_dir, params, state, opt_states, history, epoch)
             saved = epoch
+            if options.after_epoch:
+                options.after_epoch(epoch, params)
             if patience and epoch - history.best_epoch >= patience:
                 reporter.note(f"early stopping: {monitor} has not improved for {patience} epochs;"
                               f" restoring epoch {history.best_epoch}")

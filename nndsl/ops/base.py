@@ -65,7 +65,7 @@ class Hyper:
     """One hyperparameter: name, kind, default and the values it accepts.
 
     kinds: int, float, bool, word (one of `choices`), pad (valid|same|int), ints (int or list),
-    axis, shape (a list of dims), number_or_none.
+    axis, shape (a list of dims), number_or_none, names (a name or a list of names).
     """
 
     name: str
@@ -191,6 +191,17 @@ def _check_shape(h: Hyper, v):
     return tuple(v)
 
 
+def _check_names(h: Hyper, v):
+    """A name or a list of names (`layers=[dense_0, logits]`; `--set prune.layers=a,b`),
+    as a tuple of strings."""
+    items = list(v) if isinstance(v, (list, tuple)) else [v]
+    if len(items) == 1 and isinstance(items[0], (Word, str)):
+        items = [part for part in str(items[0]).split(",") if part]
+    if not all(isinstance(item, (Word, str)) for item in items):
+        raise _wrong(h, v, "a name or a list of names such as [dense_0, dense_1]")
+    return tuple(str(item) for item in items)
+
+
 def _check_any_word(h: Hyper, v):
     if not isinstance(v, Word):
         raise _wrong(h, v, "a name such as val_loss")
@@ -198,7 +209,7 @@ def _check_any_word(h: Hyper, v):
 
 
 _KIND_CHECKS: dict[str, Callable] = {
-    "any_word": _check_any_word,
+    "any_word": _check_any_word, "names": _check_names,
     "int": _check_int, "float": _check_float, "bool": _check_bool, "word": _check_word,
     "pad": _check_pad, "ints": _check_ints, "axis": _check_int, "shape": _check_shape,
 }
