@@ -60,6 +60,7 @@ class TrainPlan:
     settings: dict[str, Any]
     early_stopping: Config | None = None
     augment: Config | None = None
+    adversarial: Config | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     metric_expressions: dict[str, str] = field(default_factory=dict)
 
@@ -92,6 +93,7 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
                      {name: ref for name, (ref, _) in metrics.items()}, settings,
                      _optional(fields, "early_stopping", el),
                      _optional(fields, "augment", el),
+                     _optional(fields, "adversarial", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
     plan.warnings += unused_local_warnings(train, fields)
