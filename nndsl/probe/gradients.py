@@ -43,7 +43,7 @@ def maximise(activation, x0, key, low: float, high: float, steps: int = 200,
     number per example) up, the textbook recipe — the gradient taken at a randomly
     translated copy (jitter, up to `jitter` pixels on image inputs) with an L2 penalty, the
     input kept in [low, high]. A step is kept only when it raises the activation (else the
-    rate halves), so the activation rises monotonically. Returns the inputs and the
+    step shrinks), so the activation rises monotonically. Returns the inputs and the
     activation after each step, [steps, B]."""
     image = x0.ndim == 4 and jitter > 0
 
@@ -63,7 +63,9 @@ def maximise(activation, x0, key, low: float, high: float, steps: int = 200,
         keep = better.reshape((-1,) + (1,) * (x.ndim - 1))
         x = jnp.where(keep, proposal, x)
         current = jnp.where(better, reached, current)
-        step = jnp.where(keep, step, step / 2)
+        # A kept step grows (up to `rate`), a refused one shrinks: jitter makes some
+        # directions poor ones without the step being too long.
+        step = jnp.where(keep, jnp.minimum(step * 1.2, rate), step * 0.7)
         return (x, current, step), current
 
     start = (x0, activation(x0), jnp.full((x0.shape[0],) + (1,) * (x0.ndim - 1), rate,

@@ -87,12 +87,11 @@ class Target:
 
 
 def load_target(spec, run: Path, name: str, compiled, saved, train: str | None,
-                split: str, span) -> Target:
-    """The Target of a run (checked to be a run of this spec's graph) on `split`."""
+                split: str) -> Target:
+    """The Target of a run (checked first with `check_same_spec`) on `split`."""
     from nndsl.fit.loop import load_data
 
     plan = spec.plan(train, name)
-    _check_same_spec(run, plan, span)
     data = load_data(plan)
     field = _float_input(compiled.graph, spec, name)
     output, label = _classifier(plan, compiled.graph)
@@ -109,19 +108,22 @@ def valid_range(values: np.ndarray) -> tuple[float, float]:
     return float(np.min(values)), float(np.max(values))
 
 
-def _check_same_spec(run: Path, plan, span) -> None:
-    """E205 when the run's graph (recorded in its config.json) is not this spec's."""
-    import json
-
+def check_same_spec(spec, run: Path, train: str | None, span) -> None:
+    """E205 when the run's graph (recorded in its config.json) is not this spec's: a run of
+    another spec, of this one before a change, or with other `--set` values."""
     from nndsl.fit import rundir
 
-    config = json.loads((run / "config.json").read_text())
+    config = rundir.read_config(run, span)
+    model = config.get("model")
     saved = (config.get("fingerprint") or {}).get("graph_sha256")
-    if saved is None or saved == rundir.fingerprint(plan, {})["graph_sha256"]:
+    if saved is None:
+        return
+    if model in (None, *spec.program.networks) and \
+            saved == rundir.fingerprint(spec.plan(train, model), {})["graph_sha256"]:
         return
     settings = " ".join(f"--set {k}={v}" for k, v in (config.get("set") or {}).items())
     raise error(OTHER_SPEC, f"{run} is a run of another spec (or of this one before a "
-                "change): its graph differs from this spec's", span,
+                f"change): its graph ({model or 'its networks'}) is not this spec's", span,
                 hint=f"name a run of this spec, or pass the run's own --set values ({settings})"
                 if settings else "name a run of this spec (nndsl train FILE writes one)")
 
@@ -138,17 +140,18 @@ def _float_input(graph, spec, name: str) -> str:
 
 
 def _classifier(plan, graph) -> tuple[str | None, str | None]:
-    """(output, label field) when the section's loss is a cross-entropy of one of the
-    network's outputs against a data field, else (None, None)."""
-    node = plan.graph.nodes[plan.objectives[0].loss.node]
-    if node.op not in CLASSIFIER_LOSSES:
-        return None, None
-    scored, target = node.inputs[0], node.inputs[1]
-    outputs = [k for k, ref in graph.outputs.items() if ref == scored]
-    labels = [k for k, ref in plan.graph.inputs.items() if ref == target]
-    if not outputs or not labels or len(graph.type_of(scored).shape) != 2:
-        return None, None
-    return outputs[0], labels[0]
+    """(output, label field) when the section's loss has a cross-entropy of one of the
+    network's outputs [B, K] against a data field (alone or in a sum: `+ 1e-4 * l2(params)`),
+    else (None, None)."""
+    for node in plan.graph:
+        if node.op not in CLASSIFIER_LOSSES:
+            continue
+        scored, target = node.inputs[0], node.inputs[1]
+        outputs = [k for k, ref in graph.outputs.items() if ref == scored]
+        labels = [k for k, ref in plan.graph.inputs.items() if ref == target]
+        if outputs and labels and len(graph.type_of(scored).shape) == 2:
+            return outputs[0], labels[0]
+    return None, None
 
 
 def check_class(target: Target, wanted: int | None, span) -> None:
