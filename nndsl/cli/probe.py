@@ -136,7 +136,8 @@ def attack(args) -> int:
         pictures.attack_picture(target.inputs[target.field][:args.n], last.adversarial,
                                 target.labels[:args.n], predictions[:args.n],
                                 last.predictions, out, f"{target.name}: {last.method} at eps "
-                                f"{last.eps:g} of the range [{target.low:g}, {target.high:g}]")
+                                f"{last.eps:g} of the range [{target.low:g}, {target.high:g}]",
+                                (target.low, target.high))
     results = out.with_suffix(".json")
     results.write_text(json.dumps(_results(args, target, clean, outcomes), indent=2) + "\n")
     print(f"wrote {out if target.image else ''}{' and ' if target.image else ''}{results}")

@@ -93,23 +93,26 @@ def image_grid(images: np.ndarray, titles: list[str], path: Path, heading: str) 
 
 
 def attack_picture(original: np.ndarray, adversarial: np.ndarray, labels: np.ndarray,
-                   clean: np.ndarray, fooled: np.ndarray, path: Path, heading: str) -> None:
+                   clean: np.ndarray, fooled: np.ndarray, path: Path, heading: str,
+                   value_range: tuple[float, float]) -> None:
     """Three rows per group of examples: originals (label, prediction), the perturbations
-    (amplified to the full grey scale), the adversarial inputs (their predictions)."""
+    (amplified to the full grey scale), the adversarial inputs (their predictions); inputs
+    on the one grey scale of the valid range."""
     n = len(original)
     cols = min(n, ATTACK_COLUMNS)
     groups = math.ceil(n / cols)
     fig, axes = _figure(3 * groups, cols)
     delta = adversarial - original
+    low_value, high_value = value_range
     scale = max(float(np.max(np.abs(delta))), 1e-12)
     for i in range(n):
         group, col = divmod(i, cols)
         top, mid, low = (axes[3 * group + k, col] for k in range(3))
-        top.imshow(_shown(original[i]), cmap="gray")
+        top.imshow(_shown(original[i]), cmap="gray", vmin=low_value, vmax=high_value)
         top.set_title(f"label {labels[i]} → {clean[i]}", fontsize=8)
         mid.imshow(_shown(delta[i] / (2 * scale) + 0.5), cmap="gray", vmin=0, vmax=1)
         mid.set_title("perturbation", fontsize=8)
-        low.imshow(_shown(adversarial[i]), cmap="gray")
+        low.imshow(_shown(adversarial[i]), cmap="gray", vmin=low_value, vmax=high_value)
         low.set_title(f"adversarial → {fooled[i]}", fontsize=8,
                       color="C3" if fooled[i] != labels[i] else "black")
     fig.suptitle(heading, fontsize=9)
