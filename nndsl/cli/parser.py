@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     parallel.add_device_arguments(sweep, "train every trial on N devices (all: every one), "
                                   "as train --devices does")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
-    add_probe_commands(sub, _common)
+    add_probe_commands(sub, _common, _positive, _non_negative)
     _starter_commands(sub)
     return parser
 
