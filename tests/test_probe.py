@@ -163,7 +163,7 @@ def test_a_run_of_another_spec_is_refused(runs, capsys):
 
 def test_adversarial_setting_is_checked_and_settable():
     spec = ADVERSARIAL
-    assert nndsl.load(spec).plan().adversarial.values == {"eps": 0.1}
+    assert nndsl.load(spec).plan().adversarial.values == {"eps": 0.15}
     assert nndsl.load(spec, {"adversarial.eps": 0.2}).plan().adversarial.values["eps"] == 0.2
     assert nndsl.load(spec).cost("DigitsLeNet").params == 33_078
     with pytest.raises(nndsl.SpecError, match="E024"):
@@ -182,6 +182,6 @@ def test_adversarial_batch_is_fgsm_of_the_current_parameters():
     def loss(x):
         return trainer.objective_loss(params, state, {**batch, "x": x}, key, 0)[0]
 
-    want = jnp.clip(batch["x"] + 0.1 * jnp.sign(jax.grad(loss)(batch["x"])), 0, 1)
+    want = jnp.clip(batch["x"] + 0.15 * jnp.sign(jax.grad(loss)(batch["x"])), 0, 1)
     np.testing.assert_allclose(adv["x"], want, atol=1e-6)
     assert np.array_equal(adv["y"], batch["y"])
