@@ -170,6 +170,13 @@ def test_adversarial_setting_is_checked_and_settable():
         nndsl.load(spec, {"adversarial.eps": 1.5}).plan()
 
 
+def test_adversarial_training_of_token_ids_is_refused(write_spec):
+    text = (CONTRACT / "transformer.nn").read_text()
+    spec = write_spec(text.replace("train {\n", "train {\n    adversarial = fgsm(eps=0.1)\n", 1))
+    with pytest.raises(nndsl.SpecError, match="E207"):
+        nndsl.load(spec).plan()
+
+
 def test_adversarial_batch_is_fgsm_of_the_current_parameters():
     plan = nndsl.load(ADVERSARIAL).plan()
     trainer = Trainer(plan, load_data(plan), 1)

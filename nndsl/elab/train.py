@@ -96,6 +96,7 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
                      _optional(fields, "adversarial", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
+    _check_adversarial(plan)
     plan.warnings += unused_local_warnings(train, fields)
     return plan
 
@@ -332,6 +333,16 @@ def _optional(fields, key, el, network: str | None = None, inherited=()) -> Conf
     prefixes = [""] if network is None or key in inherited else []
     prefixes += [f"{network}."] if network else []
     return set_call(call, key, tuple(prefixes), el.program.overrides)
+
+
+def _check_adversarial(plan: TrainPlan) -> None:
+    """`adversarial = ...` perturbs floating-point inputs (nndsl/fit/adversarial.py): E207
+    for a section whose data gives integer fields only (token ids)."""
+    inputs = plan.graph.inputs.values()
+    if plan.adversarial and all(plan.graph.type_of(r).dtype == "i32" for r in inputs):
+        raise error("E207", "`adversarial` perturbs floating-point inputs, and this section's "
+                    "inputs are all integer ids", plan.adversarial.span,
+                    hint="adversarial training needs real-valued inputs (images, features)")
 
 
 def _check_monitor(plan: TrainPlan) -> None:

@@ -21,13 +21,10 @@ KEY_SALT = 1 << 21
 
 def attacked_fields(trainer) -> dict[str, tuple[float, float]]:
     """The batch fields an attack perturbs (floating-point inputs of the graph) and the
-    valid range of each, computed once from the training split."""
-    if not hasattr(trainer, "_attack_ranges"):
-        train = trainer.device_data["train"]
-        trainer._attack_ranges = {
-            name: valid_range(np.asarray(train[name])) for name in sorted(train)
+    valid range of each, from the training split (read once, when the step is traced)."""
+    train = trainer.device_data["train"]
+    return {name: valid_range(np.asarray(train[name])) for name in sorted(train)
             if jnp.issubdtype(train[name].dtype, jnp.floating)}
-    return trainer._attack_ranges
 
 
 def adversarial_batch(trainer, params, state, batch: dict, rng) -> dict:
