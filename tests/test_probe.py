@@ -88,11 +88,11 @@ def test_activation_maximisation_rises_monotonically():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One-epoch runs of a classifier (the digits MLP) and a non-classifier (the
-    autoencoder), under one runs folder."""
+    """One-epoch runs of a classifier (the digits MLP) and non-classifiers (the
+    autoencoder; XOR's MLP, inputs of two features), under one runs folder."""
     root = tmp_path_factory.mktemp("runs")
     made = {}
-    for spec in ("mlp_digits", "autoencoder"):
+    for spec in ("mlp_digits", "autoencoder", "perceptron_xor"):
         made[spec] = nndsl.fit(CONTRACT / f"{spec}.nn", runs=root, epochs=1,
                                quiet=True)["run_dir"]
     return made
@@ -104,7 +104,15 @@ def _cli(capsys, *argv):
     return code, out, err
 
 
-def test_explain_writes_bar_charts_and_npz(runs, capsys, tmp_path):
+def test_explain_writes_bar_charts_for_features(runs, capsys, tmp_path):
+    out = tmp_path / "xor.png"
+    code, _, err = _cli(capsys, "explain", str(CONTRACT / "perceptron_xor.nn"), "--run",
+                        str(runs["perceptron_xor"]), "--n", "4", "-o", str(out))
+    assert code == 0, err
+    assert out.stat().st_size > 1000
+
+
+def test_explain_writes_a_grid_and_npz(runs, capsys, tmp_path):
     spec = str(CONTRACT / "mlp_digits.nn")
     png, npz = tmp_path / "s.png", tmp_path / "s.npz"
     code, out, err = _cli(capsys, "explain", spec, "--run", str(runs["mlp_digits"]), "--n",
