@@ -200,3 +200,17 @@ def test_adversarial_batch_is_fgsm_of_the_current_parameters():
     want = jnp.clip(batch["x"] + 0.15 * jnp.sign(jax.grad(loss)(batch["x"])), 0, 1)
     np.testing.assert_allclose(adv["x"], want, atol=1e-6)
     assert np.array_equal(adv["y"], batch["y"])
+
+
+def test_pgd_training_batch_stays_in_the_ball_and_the_range(write_spec):
+    text = (CONTRACT / "mlp_digits.nn").read_text()
+    spec = write_spec(text.replace("    seed      = 0\n",
+                                   "    seed      = 0\n    adversarial = pgd(eps=0.1, steps=2)\n"))
+    plan = nndsl.load(spec).plan()
+    trainer = Trainer(plan, load_data(plan), 1)
+    params, state, _ = trainer.init(0)
+    batch = {k: v[:16] for k, v in trainer.device_data["train"].items()}
+    adv = np.asarray(adversarial_batch(trainer, params, state, batch, jax.random.PRNGKey(0))["x"])
+    delta = adv - np.asarray(batch["x"])
+    assert np.all(np.abs(delta) <= 0.1 + 1e-6) and adv.min() >= 0 and adv.max() <= 1
+    assert np.abs(delta).max() > 0.05
