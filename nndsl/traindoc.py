@@ -40,6 +40,13 @@ WHAT = {
                "the layers (or `layer.name` parameters) to prune, by default every weight "
                "matrix and kernel (no biases); `reinit` also trains each mask from a fresh "
                "random initialisation.",
+    "fgsm": "Train on FGSM adversarial inputs: each floating-point input field of the batch "
+            "replaced by x + eps * sign(d loss / d x) at the current parameters, kept in the "
+            "valid range; `eps` is a fraction of the field's valid range (the training "
+            "split's min to max). docs/inspect.md.",
+    "pgd": "Train on PGD adversarial inputs (Madry et al.): a random start in the eps-ball, "
+           "then `steps` signed gradient steps of 2.5 eps / steps, each projected to the "
+           "eps-ball and the valid range. docs/inspect.md.",
 }
 FIELDS = {
     "optimizer": ("Optimizers", "required; in a section with `step`s, each step may set its own"),
@@ -48,6 +55,9 @@ FIELDS = {
     "augment": ("Augmentations", "optional; applied inside the training step only"),
     "prune": ("Pruning", "optional; one `nndsl train` runs every round, each in a "
               "subdirectory of the run"),
+    "adversarial": ("Adversarial training", "optional; inside the training step, after "
+                    "`augment`, the batch's inputs are replaced by adversarial ones against "
+                    "the (first) loss at the current parameters; evaluation stays clean"),
 }
 SETTING_WHAT = {
     "batch": "examples per step (at most the training set's size)",

@@ -135,3 +135,38 @@ Decoder). Errors: E246 not a generator, E247 a bad --class, E248 -n over 64 imag
 example:  nndsl sample specs/cgan.nn --run runs/cgan -o cgan.png
           nndsl sample specs/cvae.nn --run runs/cvae --model Decoder --class 3 -n 16
 """
+
+EXPLAIN_HELP = """\
+Saliency maps of a trained network (a run's best.ckpt) on the first N examples of a split:
+the gradient of a classifier's predicted logit (or --class K's) with respect to the input
+(--method gradient), the gradient times the input (gradient_x_input), or SmoothGrad, the
+gradient averaged over 16 copies of the input with Gaussian noise of 15% of the valid range
+(smoothgrad). A network that is no classifier (its train section's loss is not a
+cross_entropy of logits against labels) is explained through its output, entries summed;
+--class then is E200. Image inputs [B, H, W, C]: a grid PNG, each input beside its heat map
+(|saliency|), titled label → prediction; other inputs: a bar chart per example; --format npz
+writes the raw arrays (inputs, maps, labels, predictions, explained). --maximise
+LAYER[:UNIT] finds, by gradient ascent on the input (L2 penalty, jitter of 1 pixel, kept in
+the valid range; a step is kept only when it raises the activation), the input that drives
+a unit of a layer (summary's layer names; a conv unit is a channel, its mean over
+positions), or the top --n units of the layer by mean activation on the split. The valid
+range of the input is the training split's min to max (digits: 0 to 1). A run of another
+spec is E205; a layer that does not exist E203 (with did-you-mean). See docs/inspect.md.
+
+example:  nndsl explain specs/lenet5.nn --n 16 --method smoothgrad -o saliency.png
+"""
+
+ATTACK_HELP = """\
+Adversarial examples against a trained classifier (a run's best.ckpt) on a split: FGSM
+(one step of eps along the sign of the loss gradient; Goodfellow et al. 2015) and PGD
+(Madry et al. 2018: a uniform random start in the eps-ball, then --steps signed steps of
+2.5 eps / steps, each projected back to the eps-ball and the valid range). eps is a fraction
+of the input's valid range (the training split's min to max; digits: 0 to 1), each in
+(0, 1] (else E202). Prints a table eps → accuracy per method (eps 0: clean), writes a
+picture (-o, default <spec>-attack.png) of the first --n examples at the largest eps:
+originals with label → prediction, the perturbations (amplified), the adversarial inputs
+with their predictions; and the results as JSON beside it (<spec>-attack.json). See
+docs/inspect.md; adversarial training is the train setting `adversarial` (docs/train.md).
+
+example:  nndsl attack specs/lenet5.nn --method fgsm,pgd --eps 0.05,0.1,0.2
+"""

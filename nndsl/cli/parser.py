@@ -17,6 +17,7 @@ from nndsl.cli.helptext import (
     SWEEP_HELP,
     TRAIN_HELP,
 )
+from nndsl.cli.probeparser import add_probe_commands
 
 
 def _parse_set(text: str) -> tuple[str, object]:
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     parallel.add_device_arguments(sweep, "train every trial on N devices (all: every one), "
                                   "as train --devices does")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
+    add_probe_commands(sub, _common, _positive, _non_negative)
     _starter_commands(sub)
     return parser
 

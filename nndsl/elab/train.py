@@ -64,6 +64,7 @@ class TrainPlan:
     augment: Config | None = None
     # `prune = lottery(...)`: its checked call; values["sizes"] the parameters it masks.
     prune: Config | None = None
+    adversarial: Config | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     metric_expressions: dict[str, str] = field(default_factory=dict)
 
@@ -96,8 +97,10 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
                      {name: ref for name, (ref, _) in metrics.items()}, settings,
                      _optional(fields, "early_stopping", el),
                      _optional(fields, "augment", el), _optional(fields, "prune", el),
+                     _optional(fields, "adversarial", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
+    _check_adversarial(plan)
     semisup.check_masked(plan.graph, data.values)
     if plan.prune is not None:
         plan.prune.values["sizes"] = check_prune(graph, plan.prune, settings["epochs"])
@@ -331,6 +334,16 @@ def _optional(fields, key, el, network: str | None = None, inherited=()) -> Conf
     prefixes = [""] if network is None or key in inherited else []
     prefixes += [f"{network}."] if network else []
     return set_call(call, key, tuple(prefixes), el.program.overrides)
+
+
+def _check_adversarial(plan: TrainPlan) -> None:
+    """`adversarial = ...` perturbs floating-point inputs (nndsl/fit/adversarial.py): E207
+    for a section whose data gives integer fields only (token ids)."""
+    inputs = plan.graph.inputs.values()
+    if plan.adversarial and all(plan.graph.type_of(r).dtype == "i32" for r in inputs):
+        raise error("E207", "`adversarial` perturbs floating-point inputs, and this section's "
+                    "inputs are all integer ids", plan.adversarial.span,
+                    hint="adversarial training needs real-valued inputs (images, features)")
 
 
 def _check_monitor(plan: TrainPlan) -> None:

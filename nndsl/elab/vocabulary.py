@@ -57,6 +57,13 @@ PRUNING: dict[str, tuple[Hyper, ...]] = {
                 Hyper("reinit", "bool", True)),
 }
 
+# Adversarial training (nndsl/fit/adversarial.py): eps is a fraction of the input's valid range.
+_ADV_EPS = Hyper("eps", "float", low=0, low_open=True, high=1)
+ADVERSARIAL: dict[str, tuple[Hyper, ...]] = {
+    "fgsm": (_ADV_EPS,),
+    "pgd": (_ADV_EPS, Hyper("steps", "int", 7, low=1)),
+}
+
 # Scalar settings of a train section: kind and lower bound.
 SETTINGS: dict[str, Hyper] = {
     "batch": Hyper("batch", "int", 32, low=1),
@@ -79,7 +86,7 @@ ALIASES: dict[str, str] = {
 # Every train-section call by the field it is set with: `optimizer = adam(...)`.
 CALLS: dict[str, dict[str, tuple[Hyper, ...]]] = {
     "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "early_stopping": STOPPING,
-    "augment": AUGMENTS, "prune": PRUNING}
+    "augment": AUGMENTS, "prune": PRUNING, "adversarial": ADVERSARIAL}
 
 # Every field a train section sets; any other name it binds is a local name.
 CONFIG_FIELDS = ("model", "data", "loss", "metrics", *CALLS, *SETTINGS)

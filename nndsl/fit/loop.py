@@ -24,6 +24,7 @@ from nndsl.data.sources import LOADERS, Splits
 from nndsl.data.table import DataError
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint, devices, numerics
+from nndsl.fit.adversarial import adversarial_batch
 from nndsl.fit.augment import augment
 from nndsl.fit.devices import Placement
 from nndsl.fit.indices import check_indices
@@ -177,7 +178,7 @@ class Trainer:
 
     def _train_step(self, params, state, opt_states, batch, rng):
         losses, new_opt_states = [], []
-        batch = self.augmented(batch, rng)
+        batch = adversarial_batch(self, params, state, self.augmented(batch, rng), rng)
         ok = jnp.array(True)
         for i, (opt, keys) in enumerate(zip(self.optimizers, self.key_sets)):
             key = jax.random.fold_in(rng, i)

@@ -187,7 +187,9 @@ def settings_of(plan) -> dict:
                         "schedule": config(o.schedule), "trains": sorted(o.keys)}
                        for o in plan.objectives],
         "settings": plan.settings, "early_stopping": config(plan.early_stopping),
-        "augment": config(plan.augment)})
+        "augment": config(plan.augment),
+        # Only when set: runs from before the setting existed keep their fingerprint.
+        **({"adversarial": config(plan.adversarial)} if plan.adversarial else {})})
 
 
 def fingerprint(plan, overrides: dict, epochs: int | None = None) -> dict:
