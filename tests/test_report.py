@@ -36,26 +36,49 @@ class FakeClock:
 
 
 class SlowTrainer:
-    """A trainer whose every step takes `seconds` of the fake clock and returns the next loss."""
+    """A trainer whose every step takes `seconds` of the fake clock and returns the next loss,
+    `per_call` steps per dispatch (nndsl.fit.dispatch's interface)."""
 
     loss_names = ["loss"]
     batch = 8
 
-    def __init__(self, clock: FakeClock, losses: list[float], seconds: float):
-        self.clock, self.losses, self.seconds = clock, losses, seconds
-        self.steps_per_epoch, self.done = len(losses), 0
+    def __init__(self, clock: FakeClock, losses: list[float], seconds: float, per_call: int = 1):
+        self.clock, self.losses, self.seconds, self.per_call = clock, losses, seconds, per_call
+        self.steps_per_epoch = len(losses)
+        self.dispatch = self
 
     def epoch_order(self, seed, epoch):
         return None
 
-    def batches(self, split, size, order):
-        for _ in self.losses:
-            yield {}, size
+    def epoch(self, order, base, first_step):
+        return SlowSteps(self)
 
-    def step(self, params, state, opt_states, batch, rng):
-        self.clock.now += self.seconds
-        loss, self.done = self.losses[self.done], self.done + 1
-        return params, state, opt_states, jnp.array([loss]), jnp.array(True)
+
+class SlowSteps:
+    def __init__(self, trainer: SlowTrainer):
+        self.trainer, self.done, self.steps = trainer, 0, trainer.steps_per_epoch
+
+    @property
+    def finished(self):
+        return self.done >= self.steps
+
+    def run(self, params, state, opt_states):
+        count = min(self.trainer.per_call, self.steps - self.done)
+        self.trainer.clock.now += self.trainer.seconds * count
+        self.done += count
+        return params, state, opt_states
+
+    def wait(self):
+        pass
+
+    def first_bad(self):
+        return -1
+
+    def losses(self):
+        return jnp.array([[loss] for loss in self.trainer.losses[:self.done]])
+
+    def mean(self):
+        return [sum(self.trainer.losses) / self.steps]
 
 
 def test_the_bar_follows_the_clock_and_shows_the_running_mean(tmp_path, monkeypatch):
