@@ -88,7 +88,7 @@ def test_the_remainder_of_an_epoch_trains_in_a_shorter_chunk(tiny, monkeypatch):
 
     monkeypatch.setattr(trainer.dispatch, "_steps", spy)
     params, state, opt_states = trainer.init(0)
-    steps = trainer.dispatch.epoch(trainer.epoch_order(0, 1), jax.random.PRNGKey(0), 0)
+    steps = trainer.dispatch.epoch(0, 1)
     while not steps.finished:
         params, state, opt_states = steps.run(params, state, opt_states)
     # The run's first step alone (it compiles), then k, then what is left.

@@ -47,10 +47,7 @@ class SlowTrainer:
         self.steps_per_epoch = len(losses)
         self.dispatch = self
 
-    def epoch_order(self, seed, epoch):
-        return None
-
-    def epoch(self, order, base, first_step):
+    def epoch(self, seed, epoch):
         return SlowSteps(self)
 
 
@@ -106,6 +103,25 @@ def test_the_bar_follows_the_clock_and_shows_the_running_mean(tmp_path, monkeypa
         assert fields["figures"].startswith(f"loss {mean:.4f}  "), fields
     assert "40 ex/s" in shown[-1][1]["figures"]  # 8 examples per 0.2 s
     assert "ETA 0 s" in shown[-1][1]["figures"] and "ETA 2 s" in shown[0][1]["figures"]
+
+
+def test_the_bar_moves_between_chunks_of_steps(tmp_path, monkeypatch):
+    clock, shown = FakeClock(), []
+    real_update = Progress.update
+
+    def spy(self, task, **fields):
+        shown.append((round(clock.now, 6), fields["completed"]))
+        return real_update(self, task, **fields)
+
+    monkeypatch.setattr(Progress, "update", spy)
+    reporter = report.Reporter(Console(file=io.StringIO(), force_terminal=True), tmp_path,
+                               progress=True, clock=clock)
+    # 22 steps of 0.05 s, 4 per dispatch (0.2 s): the clock is read after each chunk, and the
+    # last chunk (2 steps) ends the epoch.
+    trainer = SlowTrainer(clock, [1.0] * 22, 0.05, per_call=4)
+    options = run.RunOptions(tmp_path, XOR, tmp_path, progress=True, started=time.perf_counter())
+    run._epoch(trainer, {}, {}, [], 0, 1, 1, options, reporter)
+    assert shown == [(0.6, 12), (1.1, 22)]
 
 
 def test_curves_are_redrawn_by_the_clock_and_at_the_end(tmp_path, monkeypatch):

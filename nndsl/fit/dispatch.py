@@ -42,17 +42,34 @@ class Dispatch:
         self.trainer = trainer
         self.per_step = trainer.placement is not None or trainer.compiled.check_numerics
         self.k: int | None = 1 if self.per_step else (None if setting == "auto" else setting)
-        self._probe = 1
+        self._probe, self._fastest = 1, float("inf")
         self.calls = 0  # chunks sent so far in this process
         # The parameters, state, optimizer states and loss buffer are donated, as by the step.
         self._steps = None if self.per_step else jax.jit(self._chunk, donate_argnums=(0, 1, 2, 3))
         self._eval_full = jax.jit(self._eval_batches, static_argnums=(4,))
+        # Host work an epoch needs before its first call, done while the device runs the
+        # previous epoch's last chunk: the next order, and the loss buffer passed on.
+        self._next: dict[tuple[int, int], object] = {}
+        self.buffer = None
+        self.keys: dict[int, jax.Array] = {}
+        self.no_bad = None  # -1: no non-finite step yet
 
-    def epoch(self, order, base, first_step: int, clock=time.perf_counter):
-        """The steps of one epoch, to run group by group (see EpochSteps)."""
+    def epoch(self, seed: int, epoch: int, clock=time.perf_counter):
+        """The steps of epoch `epoch` (from 1) of a run seeded `seed`, to run chunk by chunk
+        (see EpochSteps): its order, its base key and the run's number of its first step."""
+        order = self._next.pop((seed, epoch), None)
+        if order is None:
+            order = self.trainer.epoch_order(seed, epoch)
+        if seed not in self.keys:
+            self.keys[seed] = jax.random.PRNGKey(seed)
+        first = (epoch - 1) * self.trainer.steps_per_epoch
         if self.per_step:
-            return StepLoop(self.trainer, order, base, first_step)
-        return EpochSteps(self, order, base, first_step, clock)
+            return StepLoop(self.trainer, order, self.keys[seed], first)
+        return EpochSteps(self, (seed, epoch), order, clock)
+
+    def prefetch(self, seed: int, epoch: int) -> None:
+        """Shuffle epoch `epoch` now (the device is busy): its `epoch()` will not wait."""
+        self._next = {(seed, epoch): self.trainer.epoch_order(seed, epoch)}
 
     def next_count(self, remaining: int) -> int:
         """How many steps the next call runs: the run's first step alone (it compiles; the
@@ -60,16 +77,18 @@ class Dispatch:
         return 1 if self.calls == 0 else min(self.k or self._probe, remaining)
 
     def timed(self, count: int, seconds: float, compiled: bool) -> None:
-        """A probe of `count` steps took `seconds` (waited for): choose k when the probe was
-        long enough to time (or as long as an epoch), else probe longer. The run's first call
+        """A probe of `count` steps took `seconds` (waited for). Once a probe is long enough
+        to time (or as long as an epoch), k follows from the fastest step seen: a probe the
+        machine slowed down (other processes) does not shrink k. The run's first call
         compiles: it says nothing about a step's time."""
         if self.k is not None or not compiled:
             return
-        per_step, most = seconds / count, self.trainer.steps_per_epoch
+        self._fastest = min(self._fastest, seconds / count)
+        most = self.trainer.steps_per_epoch
         if seconds >= PROBE_SECONDS or count >= most:
-            self.k = int(min(max(1, TARGET_SECONDS // per_step), most))
+            self.k = int(min(max(1, TARGET_SECONDS // self._fastest), most))
         else:  # the next probe: long enough by this one's estimate, at least twice as long
-            self._probe = min(max(count * 2, int(PROBE_SECONDS / per_step) + 1), most)
+            self._probe = min(max(count * 2, int(PROBE_SECONDS / self._fastest) + 1), most)
 
     def _chunk(self, params, state, opt_states, losses, bad, fields, order, start, count,
                base, first_step):
@@ -125,13 +144,17 @@ class EpochSteps:
     returns the new parameters, state and optimizer states (the old ones are donated);
     `done` counts the steps sent; `first_bad`, `losses` and `mean` wait for the device."""
 
-    def __init__(self, dispatch: Dispatch, order, base, first_step: int, clock):
-        self.dispatch, self.order, self.base, self.first_step = dispatch, order, base, first_step
-        self.clock = clock
+    def __init__(self, dispatch: Dispatch, run: tuple[int, int], order, clock):
+        (self.seed, self.epoch), self.dispatch, self.order, self.clock = run, dispatch, order, clock
         self.steps = dispatch.trainer.steps_per_epoch
+        self.base, self.first_step = dispatch.keys[self.seed], (self.epoch - 1) * self.steps
         self.done = 0
-        self._losses = jnp.zeros((self.steps, len(dispatch.trainer.loss_names)), jnp.float32)
-        self._bad = jnp.array(-1, jnp.int32)
+        if dispatch.buffer is None:
+            dispatch.buffer = jnp.zeros((self.steps, len(dispatch.trainer.loss_names)),
+                                        jnp.float32)
+            dispatch.no_bad = jnp.array(-1, jnp.int32)
+        # The last epoch's loss buffer (each step overwrites its row), donated to the call.
+        self._losses, self._bad = dispatch.buffer, dispatch.no_bad
 
     @property
     def finished(self) -> bool:
@@ -150,12 +173,15 @@ class EpochSteps:
             params, state, opt_states, self._losses, self._bad,
             dispatch.trainer.device_data["train"], self.order, self.done, count, self.base,
             self.first_step)
+        self.done += count
+        if self.finished:  # what the next epoch needs, while the device works
+            dispatch.buffer = self._losses
+            dispatch.prefetch(self.seed, self.epoch + 1)
         if probing:
             jax.block_until_ready(self._bad)
             dispatch.timed(count, self.clock() - started, compiled)
         else:
             jax.block_until_ready(previous)
-        self.done += count
         return params, state, opt_states
 
     def wait(self) -> None:
@@ -171,8 +197,8 @@ class EpochSteps:
         return np.asarray(self._losses)[:self.done]
 
     def mean(self) -> list[float]:
-        """The epoch's mean losses (as the one-step loop took them: on the device)."""
-        return jnp.mean(self._losses, axis=0).tolist()
+        """The epoch's mean losses (on the host: the last update fetched them)."""
+        return _mean(self.losses())
 
 
 class StepLoop:
@@ -180,7 +206,7 @@ class StepLoop:
     rows) and the key derived there; the same interface as EpochSteps."""
 
     def __init__(self, trainer, order, base, first_step: int):
-        self.trainer, self.base, self.first_step = trainer, base, first_step
+        self.trainer, self.order, self.base, self.first_step = trainer, order, base, first_step
         self.steps = trainer.steps_per_epoch
         self.done = 0
         self._batches = trainer.batches("train", trainer.batch, order)
@@ -211,4 +237,9 @@ class StepLoop:
         return self._losses
 
     def mean(self) -> list[float]:
-        return jnp.mean(jnp.stack(self._losses), axis=0).tolist()
+        return _mean(jax.device_get(self._losses))
+
+
+def _mean(losses) -> list[float]:
+    """Each loss's mean over the steps (rows), in float64."""
+    return np.mean(np.asarray(losses, dtype=np.float64), axis=0).tolist()

@@ -257,10 +257,8 @@ def _checkpoint(path: Path, payload: dict) -> None:
 def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options,
            reporter: Reporter):
     """One epoch, its steps sent to the device in chunks (nndsl.fit.dispatch)."""
-    base = jax.random.PRNGKey(seed)
-    order = trainer.epoch_order(seed, epoch)
     first = (epoch - 1) * trainer.steps_per_epoch
-    steps = trainer.dispatch.epoch(order, base, first)
+    steps = trainer.dispatch.epoch(seed, epoch)
     with reporter.epoch(epoch, epochs, trainer.steps_per_epoch, trainer.batch,
                         trainer.loss_names) as progress:
         while not steps.finished:
@@ -273,8 +271,8 @@ def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, opt
             # The host waits for the device only here, when the clock says the bar is due.
             if progress.due(steps.done - 1):
                 if steps.first_bad() >= 0:
-                    raise NonFinite(_non_finite(trainer, params, state, order, base,
-                                                steps.first_bad(), epoch))
+                    raise NonFinite(_non_finite(trainer, params, state, steps.order,
+                                                steps.base, steps.first_bad(), epoch))
                 progress.update(steps.done, steps.losses())
     return params, state, opt_states, steps.mean()
 
