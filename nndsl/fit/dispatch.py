@@ -35,8 +35,8 @@ PROBE_SECONDS = 0.02
 
 
 class Dispatch:
-    """A trainer's way of sending steps to the device: k steps per call (`chunks`), or one
-    step per call on a sharded or checkified run; and evaluation in few calls."""
+    """A trainer's way of sending steps to the device: k steps per call, or one step per
+    call on a sharded or checkified run; and evaluation in few calls."""
 
     def __init__(self, trainer, setting):
         self.trainer = trainer
@@ -60,12 +60,16 @@ class Dispatch:
         order = self._next.pop((seed, epoch), None)
         if order is None:
             order = self.trainer.epoch_order(seed, epoch)
-        if seed not in self.keys:
-            self.keys[seed] = jax.random.PRNGKey(seed)
         first = (epoch - 1) * self.trainer.steps_per_epoch
         if self.per_step:
-            return StepLoop(self.trainer, order, self.keys[seed], first)
+            return StepLoop(self.trainer, order, self.key(seed), first)
         return EpochSteps(self, (seed, epoch), order, clock)
+
+    def key(self, seed: int):
+        """`PRNGKey(seed)`, made once (making one costs a call to the device)."""
+        if seed not in self.keys:
+            self.keys[seed] = jax.random.PRNGKey(seed)
+        return self.keys[seed]
 
     def prefetch(self, seed: int, epoch: int) -> None:
         """Shuffle epoch `epoch` now (the device is busy): its `epoch()` will not wait."""
@@ -117,7 +121,7 @@ class Dispatch:
         fields = trainer.device_data[split]
         n = len(next(iter(fields.values())))
         size = trainer.eval_size()
-        key = jax.random.PRNGKey(seed)
+        key = self.key(seed)
         full, rest = divmod(n, size)
         totals = self._eval_full(params, state, fields, key, size, full) if full else 0.0
         if rest:
@@ -147,14 +151,15 @@ class EpochSteps:
     def __init__(self, dispatch: Dispatch, run: tuple[int, int], order, clock):
         (self.seed, self.epoch), self.dispatch, self.order, self.clock = run, dispatch, order, clock
         self.steps = dispatch.trainer.steps_per_epoch
-        self.base, self.first_step = dispatch.keys[self.seed], (self.epoch - 1) * self.steps
+        self.base, self.first_step = dispatch.key(self.seed), (self.epoch - 1) * self.steps
         self.done = 0
-        if dispatch.buffer is None:
+        if dispatch.buffer is None:  # the first epoch, or the last one did not finish
             dispatch.buffer = jnp.zeros((self.steps, len(dispatch.trainer.loss_names)),
                                         jnp.float32)
             dispatch.no_bad = jnp.array(-1, jnp.int32)
-        # The last epoch's loss buffer (each step overwrites its row), donated to the call.
-        self._losses, self._bad = dispatch.buffer, dispatch.no_bad
+        # The last epoch's loss buffer (each step overwrites its row), donated to the call;
+        # handed back when this epoch finishes.
+        self._losses, self._bad, dispatch.buffer = dispatch.buffer, dispatch.no_bad, None
 
     @property
     def finished(self) -> bool:
