@@ -54,6 +54,7 @@ class SlowTrainer:
 class SlowSteps:
     def __init__(self, trainer: SlowTrainer):
         self.trainer, self.done, self.steps = trainer, 0, trainer.steps_per_epoch
+        self.first_step = 0
 
     @property
     def finished(self):

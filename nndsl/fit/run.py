@@ -257,14 +257,13 @@ def _checkpoint(path: Path, payload: dict) -> None:
 def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options,
            reporter: Reporter):
     """One epoch, its steps sent to the device in chunks (nndsl.fit.dispatch)."""
-    first = (epoch - 1) * trainer.steps_per_epoch
     steps = trainer.dispatch.epoch(seed, epoch)
     with reporter.epoch(epoch, epochs, trainer.steps_per_epoch, trainer.batch,
                         trainer.loss_names) as progress:
         while not steps.finished:
             _stop_if_asked(epoch)
             params, state, opt_states = steps.run(params, state, opt_states)
-            if first == 0 and steps.done == 1:
+            if steps.first_step == 0 and steps.done == 1:
                 steps.wait()
                 reporter.note(f"first step after {time.perf_counter() - options.started:.2f} s "
                               "(start-up, data, compilation)")
