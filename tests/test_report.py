@@ -36,26 +36,47 @@ class FakeClock:
 
 
 class SlowTrainer:
-    """A trainer whose every step takes `seconds` of the fake clock and returns the next loss."""
+    """A trainer whose every step takes `seconds` of the fake clock and returns the next loss,
+    `per_call` steps per dispatch (nndsl.fit.dispatch's interface)."""
 
     loss_names = ["loss"]
     batch = 8
 
-    def __init__(self, clock: FakeClock, losses: list[float], seconds: float):
-        self.clock, self.losses, self.seconds = clock, losses, seconds
-        self.steps_per_epoch, self.done = len(losses), 0
+    def __init__(self, clock: FakeClock, losses: list[float], seconds: float, per_call: int = 1):
+        self.clock, self.losses, self.seconds, self.per_call = clock, losses, seconds, per_call
+        self.steps_per_epoch = len(losses)
+        self.dispatch = self
 
-    def epoch_order(self, seed, epoch):
-        return None
+    def epoch(self, seed, epoch):
+        return SlowSteps(self)
 
-    def batches(self, split, size, order):
-        for _ in self.losses:
-            yield {}, size
 
-    def step(self, params, state, opt_states, batch, rng):
-        self.clock.now += self.seconds
-        loss, self.done = self.losses[self.done], self.done + 1
-        return params, state, opt_states, jnp.array([loss]), jnp.array(True)
+class SlowSteps:
+    def __init__(self, trainer: SlowTrainer):
+        self.trainer, self.done, self.steps = trainer, 0, trainer.steps_per_epoch
+        self.first_step = 0
+
+    @property
+    def finished(self):
+        return self.done >= self.steps
+
+    def run(self, params, state, opt_states):
+        count = min(self.trainer.per_call, self.steps - self.done)
+        self.trainer.clock.now += self.trainer.seconds * count
+        self.done += count
+        return params, state, opt_states
+
+    def wait(self):
+        pass
+
+    def first_bad(self):
+        return -1
+
+    def losses(self):
+        return jnp.array([[loss] for loss in self.trainer.losses[:self.done]])
+
+    def mean(self):
+        return [sum(self.trainer.losses) / self.steps]
 
 
 def test_the_bar_follows_the_clock_and_shows_the_running_mean(tmp_path, monkeypatch):
@@ -83,6 +104,25 @@ def test_the_bar_follows_the_clock_and_shows_the_running_mean(tmp_path, monkeypa
         assert fields["figures"].startswith(f"loss {mean:.4f}  "), fields
     assert "40 ex/s" in shown[-1][1]["figures"]  # 8 examples per 0.2 s
     assert "ETA 0 s" in shown[-1][1]["figures"] and "ETA 2 s" in shown[0][1]["figures"]
+
+
+def test_the_bar_moves_between_chunks_of_steps(tmp_path, monkeypatch):
+    clock, shown = FakeClock(), []
+    real_update = Progress.update
+
+    def spy(self, task, **fields):
+        shown.append((round(clock.now, 6), fields["completed"]))
+        return real_update(self, task, **fields)
+
+    monkeypatch.setattr(Progress, "update", spy)
+    reporter = report.Reporter(Console(file=io.StringIO(), force_terminal=True), tmp_path,
+                               progress=True, clock=clock)
+    # 22 steps of 0.05 s, 4 per dispatch (0.2 s): the clock is read after each chunk, and the
+    # last chunk (2 steps) ends the epoch.
+    trainer = SlowTrainer(clock, [1.0] * 22, 0.05, per_call=4)
+    options = run.RunOptions(tmp_path, XOR, tmp_path, progress=True, started=time.perf_counter())
+    run._epoch(trainer, {}, {}, [], 0, 1, 1, options, reporter)
+    assert shown == [(0.6, 12), (1.1, 22)]
 
 
 def test_curves_are_redrawn_by_the_clock_and_at_the_end(tmp_path, monkeypatch):

@@ -62,7 +62,7 @@ def test_set_values_are_checked_like_the_specs_own(name, value, where, message):
 
 def test_every_argument_of_the_sections_calls_is_settable():
     names = settable_names(nndsl.load(MLP).program.trains[0])
-    assert names == ["batch", "epochs", "seed", "clip_grad_norm", "precision",
+    assert names == ["batch", "epochs", "seed", "clip_grad_norm", "precision", "steps_per_dispatch",
                      "optimizer.lr",
                      "optimizer.b1", "optimizer.b2", "optimizer.eps", "early_stopping.epochs",
                      "early_stopping.monitor", "early_stopping.mode",

@@ -16,7 +16,7 @@ from typing import Any
 
 from nndsl import ast
 from nndsl.elab.config import Config
-from nndsl.elab.vocabulary import CALLS, SETTINGS
+from nndsl.elab.vocabulary import CALLS, SETTING_CODES, SETTINGS
 from nndsl.ops import HyperError
 from nndsl.ops.base import Hyper
 from nndsl.precision import precision_hint
@@ -66,12 +66,12 @@ def set_call(call: Config, key: str, prefixes: tuple[str, ...], overrides: dict)
 
 
 def checked(h: Hyper, name: str, value: Any, span: Span) -> Any:
-    """`value` as the signature takes it; E024 (the spec's own error) at the value it
-    replaces, naming the `--set`."""
+    """`value` as the signature takes it; E024 (the spec's own error; E190 for
+    `steps_per_dispatch`) at the value it replaces, naming the `--set`."""
     try:
         return h.check(value)
     except HyperError as exc:
-        raise error("E024", f"--set {name}={value}: {exc.message}", span,
+        raise error(SETTING_CODES.get(h.name, "E024"), f"--set {name}={value}: {exc.message}", span,
                     hint=setting_hint(h, value, exc)) from None
 
 

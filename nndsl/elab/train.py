@@ -27,7 +27,7 @@ from nndsl.elab.prune import check_prune
 from nndsl.elab.settable import STEP_CALLS, set_call, set_setting, setting_hint
 from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
 from nndsl.elab.values import ParamSet, Tensor, describe, source_text
-from nndsl.elab.vocabulary import CALLS, CONFIG_FIELDS, SETTINGS
+from nndsl.elab.vocabulary import CALLS, CONFIG_FIELDS, SETTING_CODES, SETTINGS
 from nndsl.ir import Graph, Ref, trainable_params
 from nndsl.ops import HyperError
 from nndsl.ops.base import Hyper
@@ -319,7 +319,7 @@ def _setting(h: Hyper, f: ast.Field | None, el, span):
     try:
         value = h.check(value)
     except HyperError as exc:
-        raise error("E024", exc.message, f.value.span,
+        raise error(SETTING_CODES.get(h.name, "E024"), exc.message, f.value.span,
                     hint=setting_hint(h, value, exc)) from None
     return set_setting(h, el.program.overrides, f.value.span, value)
 

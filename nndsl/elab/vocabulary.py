@@ -7,8 +7,25 @@ imports it from here to turn checked settings into optax objects.
 
 from __future__ import annotations
 
-from nndsl.ops.base import Hyper
+from dataclasses import dataclass
+from typing import Any
+
+from nndsl.ops.base import Hyper, HyperError, Word
 from nndsl.precision import PRECISIONS
+
+
+@dataclass(frozen=True)
+class CountOrAuto(Hyper):
+    """A whole number >= 1, or the word `auto` (the runtime chooses)."""
+
+    def check(self, value: Any) -> Any:
+        if (value.name if isinstance(value, Word) else value) == "auto":
+            return "auto"
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        shown = f"`{value}`" if isinstance(value, (Word, str)) else repr(value)
+        raise HyperError(self.name, f"`{self.name}` must be `auto` or a whole number >= 1, "
+                         f"got {shown}", hint=f"{self.name} = auto, or e.g. {self.name} = 8")
 
 _LR = Hyper("lr", "float", 1e-3, low=0, low_open=True)
 _WD = Hyper("weight_decay", "float", 0.0, low=0)
@@ -73,7 +90,12 @@ SETTINGS: dict[str, Hyper] = {
     # Mixed precision (nndsl/precision.py, docs/precision.md): bf16 computes in bfloat16 with
     # float32 parameters, optimizer state, losses and normalisation statistics.
     "precision": Hyper("precision", "word", "f32", choices=PRECISIONS),
+    # Training steps per jitted call (nndsl/fit/dispatch.py, docs/train.md): `auto` times the
+    # first steps and groups ~0.1 s of them; it never changes what is computed.
+    "steps_per_dispatch": CountOrAuto("steps_per_dispatch", "int", "auto", low=1),
 }
+# A setting whose bad value has its own error code (the others: E024).
+SETTING_CODES = {"steps_per_dispatch": "E190"}
 
 # Other libraries' names for these arguments (optax, Keras, PyTorch): a call that uses one is
 # told the name nndsl uses (`adam(learning_rate=0.1)`: did you mean `lr`?).

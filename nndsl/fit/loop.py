@@ -27,6 +27,7 @@ from nndsl.fit import checkpoint, devices, numerics
 from nndsl.fit.adversarial import adversarial_batch
 from nndsl.fit.augment import augment
 from nndsl.fit.devices import Placement
+from nndsl.fit.dispatch import Dispatch
 from nndsl.fit.indices import check_indices
 from nndsl.fit.masks import Masks, apply_masks
 from nndsl.fit.optim import optimizer
@@ -133,6 +134,8 @@ class Trainer:
                                   **shardings)
         self._eval = numerics.jit(self._eval_batch, self.compiled, **shardings)
         self.step = self._local_step if placement else self._step
+        # `nndsl train` sends k steps per call (nndsl.fit.dispatch); evaluation likewise.
+        self.dispatch = Dispatch(self, plan.settings["steps_per_dispatch"])
 
     def _local_step(self, params, state, opt_states, batch, rng):
         """The sharded step, its losses and finiteness as arrays of this process (readable
@@ -224,6 +227,8 @@ class Trainer:
 
     def evaluate(self, params, state, split: str, seed: int = 0) -> dict[str, float]:
         """Mean losses and metrics over a split, weighted by batch size."""
+        if self.placement is None:
+            return self.dispatch.evaluate(params, state, split, seed)
         totals, count = None, 0
         key = jax.random.PRNGKey(seed)
         params, state = self.placed(params, state)

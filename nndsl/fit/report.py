@@ -145,11 +145,8 @@ class EpochProgress:
                  loss_names: Sequence[str]):
         self.reporter, self.epoch, self.steps, self.batch = reporter, epoch, steps, batch
         self.loss_names = [f"train_{name}" for name in loss_names]
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TextColumn("{task.fields[figures]}"),
-                             console=reporter.console, transient=True,
-                             disable=not reporter.progress)
-        self._task = self._bar.add_task(f"epoch {epoch}/{epochs}", total=steps, figures="")
+        self.title = f"epoch {epoch}/{epochs}"
+        self._bar: Progress | None = None  # drawn from the first update before the last step
         self._total = np.zeros(len(self.loss_names))
         self._seen = 0
         self.started = self.last = reporter.clock()
@@ -157,11 +154,23 @@ class EpochProgress:
         self.shown: dict[str, float] = {}
 
     def __enter__(self) -> EpochProgress:
-        self._bar.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._bar.stop()
+        if self._bar is not None:
+            self._bar.stop()
+
+    def _draw(self, done: int) -> None:
+        """Show `done` steps on the bar. It starts at the first update before the last
+        step: an epoch shorter than REFRESH_SECONDS draws none (a bar costs milliseconds)."""
+        if self._bar is None and done < self.steps and self.reporter.progress:
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("{task.fields[figures]}"),
+                                 console=self.reporter.console, transient=True)
+            self._task = self._bar.add_task(self.title, total=self.steps, figures="")
+            self._bar.start()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, figures=_bar_figures(self.shown))
 
     def due(self, i: int) -> bool:
         """Whether step `i` (0-based) should update: the last step, or REFRESH_SECONDS on."""
@@ -180,7 +189,7 @@ class EpochProgress:
         self.shown = {**dict(zip(self.loss_names, (self._total / done).tolist())),
                       "examples_per_second": done * self.batch / elapsed,
                       "eta_seconds": (self.steps - done) * elapsed / done}
-        self._bar.update(self._task, completed=done, figures=_bar_figures(self.shown))
+        self._draw(done)
         step = (self.epoch - 1) * self.steps + done
         for logger in self.reporter.loggers:
             logger.on_step(step, chunk)

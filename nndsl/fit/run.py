@@ -268,31 +268,24 @@ def _checkpoint(path: Path, payload: dict) -> None:
 
 def _epoch(trainer: Trainer, params, state, opt_states, seed, epoch, epochs, options,
            reporter: Reporter):
-    base = jax.random.PRNGKey(seed)
-    order = trainer.epoch_order(seed, epoch)
-    losses = []
-    first_bad = jnp.array(-1)
+    """One epoch, its steps sent to the device in chunks (nndsl.fit.dispatch)."""
+    steps = trainer.dispatch.epoch(seed, epoch)
     with reporter.epoch(epoch, epochs, trainer.steps_per_epoch, trainer.batch,
                         trainer.loss_names) as progress:
-        for i, (batch, _) in enumerate(trainer.batches("train", trainer.batch, order)):
+        while not steps.finished:
             _stop_if_asked(epoch)
-            step = (epoch - 1) * trainer.steps_per_epoch + i
-            rng = jax.random.fold_in(base, step)
-            params, state, opt_states, loss, ok = trainer.step(params, state, opt_states,
-                                                                batch, rng)
-            losses.append(loss)
-            if step == 0:
-                jax.block_until_ready(loss)
+            params, state, opt_states = steps.run(params, state, opt_states)
+            if steps.first_step == 0 and steps.done == 1:
+                steps.wait()
                 reporter.note(f"first step after {time.perf_counter() - options.started:.2f} s "
                               "(start-up, data, compilation)")
-            first_bad = jnp.where((first_bad < 0) & ~ok, step, first_bad)
             # The host waits for the device only here, when the clock says the bar is due.
-            if progress.due(i):
-                if int(first_bad) >= 0:
-                    raise NonFinite(_non_finite(trainer, params, state, order, base,
-                                                int(first_bad), epoch))
-                progress.update(i + 1, losses)
-    return params, state, opt_states, jnp.mean(jnp.stack(losses), axis=0).tolist()
+            if progress.due(steps.done - 1):
+                if steps.first_bad() >= 0:
+                    raise NonFinite(_non_finite(trainer, params, state, steps.order,
+                                                steps.base, steps.first_bad(), epoch))
+                progress.update(steps.done, steps.losses())
+    return params, state, opt_states, steps.mean()
 
 
 def _non_finite(trainer: Trainer, params, state, order, base, step: int, epoch: int) -> str:

@@ -25,8 +25,11 @@ CONFIG = "config.json"
 # The signal that asked a running `nndsl train` to stop (set from the main thread, read by
 # the training loop between steps): the run saves what it has and ends cleanly.
 _STOP: list[int] = []
+# Settings that change no result (how many steps go to the device at once,
+# nndsl/fit/dispatch.py): a resumption may change them, in the spec or with --set.
+UNCOMPARED = ("steps_per_dispatch",)
 # Settings that may change between a run and its resumption: more epochs extend it.
-EXTENDABLE = ("epochs",)
+EXTENDABLE = ("epochs", *UNCOMPARED)
 
 
 def run_base(runs_root: Path, spec_path: Path, plan, model: str | None = None) -> Path:
@@ -220,9 +223,9 @@ def _without_extendable(settings: dict) -> dict:
 def differences(saved: dict, now: dict) -> list[str]:
     """What differs between a run's fingerprint and this spec's, in words; empty: the same."""
     found = []
-    if saved["set"] != now["set"]:
-        names = sorted(k for k in {*saved["set"], *now["set"]}
-                       if saved["set"].get(k) != now["set"].get(k))
+    names = sorted(k for k in {*saved["set"], *now["set"]}
+                   if saved["set"].get(k) != now["set"].get(k) and k not in UNCOMPARED)
+    if names:
         found += [f"--set {k}: {_shown(saved['set'], k)} in the run, {_shown(now['set'], k)} "
                   "now" for k in names]
     if saved["graph_sha256"] != now["graph_sha256"]:
