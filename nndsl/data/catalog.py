@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nndsl.data.digit_options import DIGITS_OPTIONS
 from nndsl.ir import Sym, TensorType
 from nndsl.ops.base import Hyper
 
@@ -37,8 +38,10 @@ def _sizes(train: int = 10000):
 
 
 SOURCES = {s.name: s for s in [
-    DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes).",
-               SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
+    DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes); "
+               "`binary=true` thresholds pixels at 0.5, `keep=0.1` keeps a tenth of the "
+               "training split.",
+               SPLITS + DIGITS_OPTIONS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
     DataSource("xor", "The four XOR points.", (),
                lambda a: {"x": _t(2), "y": _t(1)}),
     DataSource("spirals", "Two interleaved spirals in the plane.",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nndsl.data import digit_options
+
 Splits = dict[str, dict[str, np.ndarray]]
 
 
@@ -37,7 +39,8 @@ def _digit_images() -> tuple[np.ndarray, np.ndarray]:
 
 def digits(args: dict) -> Splits:
     x, y = _digit_images()
-    return split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+    splits = split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
+    return digit_options.apply(splits, args)
 
 
 def xor(args: dict) -> Splits:

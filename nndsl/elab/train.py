@@ -21,6 +21,7 @@ from nndsl.data.table import DataError
 from nndsl.elab.builder import Frame
 from nndsl.elab.config import Config, config, literal
 from nndsl.elab.definitions import run_network
+from nndsl.elab.init_load import InitLoad, pretrained_inits
 from nndsl.elab.interp import Elaborator
 from nndsl.elab.settable import STEP_CALLS, set_call, set_setting, setting_hint
 from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
@@ -62,6 +63,8 @@ class TrainPlan:
     augment: Config | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     metric_expressions: dict[str, str] = field(default_factory=dict)
+    # `init = load(Net, "run")`: the model's layers that start from earlier runs.
+    inits: list[InitLoad] = field(default_factory=list)
 
 
 def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) -> TrainPlan:
@@ -94,6 +97,7 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
                      _optional(fields, "augment", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
+    plan.inits = pretrained_inits(el, fields.get("init"), model, graph)
     plan.warnings += unused_local_warnings(train, fields)
     return plan
 
