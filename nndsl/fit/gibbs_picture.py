@@ -1,10 +1,11 @@
 """Pictures of an RBM's Gibbs chains in the run directory (`gibbs.png`, one per `rbm` layer).
 
-After training, for every `rbm` layer whose visible units make a square image (8x8 digits:
-64), eight chains start from test images when the data gives images of that size (else from
-noise) and run block Gibbs sampling with the best parameters; the picture shows p(v | h) along
-each chain (a row) at growing step counts (columns), so one sees what the model has learnt to
-generate. Plain NumPy: the chains are short and the layers small.
+After training, for every trained (not frozen) `rbm` layer that reads a data field through
+parameter-free ops only (`flatten`, `reshape`) and whose visible units make a square image
+(8x8 digits: 64), eight chains start from that field's test images and run block Gibbs
+sampling with the best parameters; the picture shows p(v | h) along each chain (a row) at
+growing step counts (columns), so one sees what the model has learnt to generate. Plain
+NumPy: the chains are short and the layers small.
 """
 
 from __future__ import annotations
@@ -41,31 +42,32 @@ def chain_pictures(w, b, b_visible, start: np.ndarray, steps=STEPS, seed: int = 
 
 def write_gibbs_pictures(graph: Graph, params: dict, test: dict, run_dir: Path,
                          say=None) -> list[Path]:
-    """Draw RUN_DIR/gibbs.png (gibbs_<layer>.png when several) for each square `rbm` layer."""
-    layers = [n for n in graph if n.op == "rbm"]
+    """Draw RUN_DIR/gibbs.png (gibbs_<layer>.png when several) for each `rbm` layer of images."""
+    layers = [(n, field) for n in graph if n.op == "rbm" and all(
+        s.trainable for s in n.params.values()) for field in [_data_field(graph, n)]
+        if field in test and math.isqrt(n.params["w"].shape[0]) ** 2 == n.params["w"].shape[0]]
     written = []
-    for node in layers:
+    for node, field in layers:
         p = {name: np.asarray(params[spec.key.rpartition(".")[0]][name], np.float64)
              for name, spec in node.params.items()}
         size = p["w"].shape[0]
-        side = math.isqrt(size)
-        if side * side != size:
-            continue
+        images = np.asarray(test[field]).reshape(len(test[field]), -1)[:CHAINS]
         path = run_dir / ("gibbs.png" if len(layers) == 1 else f"gibbs_{node.id}.png")
-        _draw(chain_pictures(p["w"], p["b"], p["b_visible"], _starts(test, size)), side, path)
+        _draw(chain_pictures(p["w"], p["b"], p["b_visible"], images), math.isqrt(size), path)
         written.append(path)
         if say:
             say(f"Gibbs chains of {node.id}: {path}")
     return written
 
 
-def _starts(test: dict, size: int) -> np.ndarray:
-    """Test images of `size` pixels when the data has them, else Bernoulli(1/2) noise."""
-    for value in test.values():
-        flat = np.asarray(value).reshape(len(value), -1)
-        if flat.shape[1] == size and np.issubdtype(flat.dtype, np.floating):
-            return flat[:CHAINS]
-    return (np.random.RandomState(0).rand(CHAINS, size) < 0.5).astype(np.float64)
+def _data_field(graph: Graph, node) -> str | None:
+    """The data field `node` reads through parameter-free ops only (flatten, reshape), if any."""
+    source = graph.nodes[node.inputs[0].node]
+    while source.op != "input":
+        if source.params or len(source.inputs) != 1:
+            return None
+        source = graph.nodes[source.inputs[0].node]
+    return source.attrs.get("name")
 
 
 def _draw(pictures: np.ndarray, side: int, path: Path) -> None:
