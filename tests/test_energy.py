@@ -215,3 +215,12 @@ def test_gibbs_pictures_of_trained_rbm_layers_on_images(tmp_path):
         # rbm2's layer reads the frozen RBM1's features, not images: no picture
         assert [p.name for p in write_gibbs_pictures(graph, params, test, out)] == drawn
     assert (tmp_path / "rbm1" / "gibbs.png").stat().st_size > 5_000
+
+
+def test_sample_bernoulli_draws_ones_with_probability_p(write_spec):
+    text = "network S {\n    input x: [B, 3]\n    output y = sample_bernoulli(x)\n}\n"
+    compiled = Compiled(nndsl.load(write_spec(text)).network("S"))
+    probs = np.tile(np.array([[0.0, 0.3, 1.0]], np.float32), (20_000, 1))
+    out, _ = jax.jit(compiled.apply)({}, {}, {"x": jnp.asarray(probs)}, jax.random.PRNGKey(0))
+    assert set(np.unique(out["y"])) <= {0.0, 1.0}
+    assert np.allclose(np.asarray(out["y"]).mean(0), [0.0, 0.3, 1.0], atol=0.01)

@@ -72,7 +72,9 @@ Fit the spec's train section: data on the device, one jitted step (forward, grad
 clipping, optimizer update), a live progress bar and one line per epoch with train and
 validation figures, then a test evaluation. The run directory (default
 runs/<spec>-<train name or model>) holds spec.nn, config.json, last.ckpt and best.ckpt
-(written atomically), metrics.csv, curves.png and results.json.
+(written atomically), metrics.csv, curves.png and results.json (and gibbs.png, an RBM's
+Gibbs chains: docs/energy.md). `init = load(Net, "run")` in the section starts the model
+from that run's parameters and trains them (docs/train.md).
 
 A new run never replaces an old one: when runs/<spec>-<name> holds a run, this one goes to
 runs/<spec>-<name>-2 (then -3, ...; the line printed says which); --overwrite replaces the
