@@ -109,7 +109,9 @@ TABLE = {
 ELSEWHERE = {"dense", "conv", "conv_transpose", "embed", "batchnorm", "layernorm",
              "self_attention", "attention", "relu", "softmax", "maxout", "maxpool", "avgpool",
              "global_avgpool", "global_maxpool", "flatten", "transpose", "concat", "split",
-             "bce", "mse", "mae", "kl_normal", "distill", "accuracy", "crop"}
+             "bce", "mse", "mae", "kl_normal", "distill", "accuracy", "crop",
+             # against exact enumeration of a tiny RBM: tests/test_energy.py
+             "rbm", "sample_bernoulli"}
 
 
 def _scaled(p, normalised):

@@ -62,6 +62,9 @@ EXAMPLES = {
     "minimum": ("[B, 3]", ["minimum(h, g)"]), "maximum": ("[B, 3]", ["maximum(h, g)"]),
     "dropout": ("[B, 4]", ["h -> dropout(0.5)"]), "noise": ("[B, 4]", ["h -> noise(0.1)"]),
     "sample_normal": ("[B, 3]", ["sample_normal(h, g)"]),
+    # an RBM's results: the CD surrogate (its Gibbs samples fixed by the key), p(h|v), recon, pll
+    "rbm": ("[B, 4]", [f"v, cd, r, pll = rbm(sigmoid(h), 3)\n  output {out}"
+                       for out in ("cd", "v", "r", "pll")]),
     "bce": ("[B, 3]", ["bce(h, 1)", "bce(h, 0, reduce=sum)"]), "mse": ("[B, 3]", ["mse(h, g)"]),
     "mae": ("[B, 3]", ["mae(h, g)"]), "hinge": ("[B, 3]", ["hinge(h, 1)"]),
     "cross_entropy": ("[B, 4]", ["cross_entropy(h, softmax(g))",

@@ -74,7 +74,9 @@ Fit the spec's train section: data on the device, one jitted step (forward, grad
 clipping, optimizer update), a live progress bar and one line per epoch with train and
 validation figures, then a test evaluation. The run directory (default
 runs/<spec>-<train name or model>) holds spec.nn, config.json, last.ckpt and best.ckpt
-(written atomically), metrics.csv, curves.png and results.json. Steps reach the device k at
+(written atomically), metrics.csv, curves.png and results.json (and gibbs.png, an RBM's
+Gibbs chains: docs/energy.md). `init = load(Net, "run")` in the section starts the model
+from that run's parameters and trains them (docs/train.md). Steps reach the device k at
 a time in one jitted loop (train setting steps_per_dispatch: auto, the default, sends ~0.1 s
 of steps per call; any k gives the same results; --set steps_per_dispatch=1 for one per call;
 see "Steps per dispatch" in docs/train.md).

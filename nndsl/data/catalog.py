@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nndsl.data.semisup import add_label_option
 from nndsl.data.corrupt import HYPERS as CORRUPT
+from nndsl.data.digit_options import DIGITS_OPTIONS
+from nndsl.data.semisup import add_label_option
 from nndsl.ir import Sym, TensorType
 from nndsl.ops.base import Hyper
 
@@ -39,8 +40,11 @@ def _sizes(train: int = 10000):
 
 
 SOURCES = {s.name: s for s in [
-    DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes).",
-               (*SPLITS, *CORRUPT), lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
+    DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes); "
+               "`binary=true` thresholds pixels at 0.5, `keep=0.1` keeps a tenth of the "
+               "training split.",
+               (*SPLITS, *CORRUPT, *DIGITS_OPTIONS),
+               lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32")}),
     DataSource("xor", "The four XOR points.", (),
                lambda a: {"x": _t(2), "y": _t(1)}),
     DataSource("spirals", "Two interleaved spirals in the plane.",

@@ -23,7 +23,7 @@ from nndsl.ir import Sym, TensorType
 from nndsl.ops.base import Hyper
 from nndsl.source import error
 
-LABELLED_FRACTION = Hyper("labelled", "float", None)  # None: every label kept, no `labelled` field
+FRACTION = Hyper("labelled", "float", None)  # None: every label kept, no `labelled` field
 LABELLED = "labelled"
 # The sources with one integer class label `y` per example.
 LABELLED_SOURCES = ("digits", "spirals", "waves", "ring")
@@ -39,21 +39,21 @@ def add_label_option(sources: dict) -> dict:
     def fields_with_mask(fields: Callable) -> Callable:
         def fields_of(values: dict) -> dict[str, TensorType]:
             given = fields(values)
-            if values.get(LABELLED_FRACTION.name) is None:
+            if values.get(FRACTION.name) is None:
                 return given
             return {**given, LABELLED: TensorType((Sym.named("B"),), "f32")}
         return fields_of
 
-    return {name: replace(s, hypers=(*s.hypers, LABELLED_FRACTION), fields=fields_with_mask(s.fields))
+    return {name: replace(s, hypers=(*s.hypers, FRACTION), fields=fields_with_mask(s.fields))
             if name in LABELLED_SOURCES else s for name, s in sources.items()}
 
 
 def check_fraction(values: dict, expr: ast.Node) -> None:
     """E245 at `labelled=` when the fraction is outside (0, 1]."""
-    fraction = values.get(LABELLED_FRACTION.name)
+    fraction = values.get(FRACTION.name)
     if fraction is None or 0 < fraction <= 1:
         return
-    where = next((kw.span for kw in getattr(expr, "kwargs", ()) if kw.name == LABELLED_FRACTION.name),
+    where = next((kw.span for kw in getattr(expr, "kwargs", ()) if kw.name == FRACTION.name),
                  expr.span)
     raise error(BAD_FRACTION, f"`labelled={fraction:g}` is not a fraction in (0, 1]: it is the "
                 "share of training examples that keep their label", where,
@@ -65,7 +65,7 @@ def check_masked(graph, values: dict) -> None:
     a mask: most of them are hidden (0) in training, so it would learn class 0 for them."""
     from nndsl.ops import REGISTRY
 
-    if values.get(LABELLED_FRACTION.name) is None or "y" not in graph.inputs:
+    if values.get(FRACTION.name) is None or "y" not in graph.inputs:
         return
     labels = graph.inputs["y"].node
     for node in graph:
@@ -73,7 +73,7 @@ def check_masked(graph, values: dict) -> None:
         masked = len(node.inputs) > len(op.inputs)  # a keyword `mask=` was given
         if op.kind == "loss" and not masked and any(r.node == labels for r in node.inputs):
             raise error(UNMASKED, f"`{node.op}` reads `y` of a source with labelled="
-                        f"{values[LABELLED_FRACTION.name]:g} without a mask: the hidden labels are 0 "
+                        f"{values[FRACTION.name]:g} without a mask: the hidden labels are 0 "
                         "in training", node.span, hint="count the labelled examples alone: "
                         f"`{node.op}(..., y, mask=labelled)`")
 
@@ -83,7 +83,7 @@ def keep_label_fraction(loaders: dict) -> dict:
     def wrap(load: Callable) -> Callable:
         def load_with_labels(args: dict):
             splits = load(args)
-            fraction = args.get(LABELLED_FRACTION.name)
+            fraction = args.get(FRACTION.name)
             return splits if fraction is None else hide_labels(splits, fraction, args["seed"])
         return load_with_labels
 

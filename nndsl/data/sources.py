@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nndsl.data import corrupt, digit_options
 from nndsl.data.semisup import keep_label_fraction
-from nndsl.data import corrupt
 
 Splits = dict[str, dict[str, np.ndarray]]
 
@@ -41,7 +41,7 @@ def _digit_images() -> tuple[np.ndarray, np.ndarray]:
 def digits(args: dict) -> Splits:
     x, y = _digit_images()
     splits = split_fraction({"x": x, "y": y}, args["val"], args["test"], args["seed"])
-    return corrupt.apply(splits, args, classes=10)
+    return digit_options.apply(corrupt.apply(splits, args, classes=10), args)
 
 
 def xor(args: dict) -> Splits:

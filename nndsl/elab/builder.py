@@ -257,4 +257,4 @@ def _shape_error(op: OpDef, exc: OpError, tensors: list[Tensor], span: Span):
         name = names[min(i, len(names) - 1)] if names else "input"
         notes.append(f"{name} {t.type} was derived as:\n      " +
                      "\n      ".join(t.trace.lines()))
-    return error("E030", f"{op.name}: {exc.message}", span, hint=exc.hint, notes=notes)
+    return error(exc.code, f"{op.name}: {exc.message}", span, hint=exc.hint, notes=notes)

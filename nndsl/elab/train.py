@@ -22,6 +22,7 @@ from nndsl.data.table import DataError
 from nndsl.elab.builder import Frame
 from nndsl.elab.config import Config, argument, config, literal
 from nndsl.elab.definitions import run_network
+from nndsl.elab.init_load import InitLoad, pretrained_inits
 from nndsl.elab.interp import Elaborator
 from nndsl.elab.prune import check_prune
 from nndsl.elab.settable import STEP_CALLS, set_call, set_setting, setting_hint
@@ -67,6 +68,8 @@ class TrainPlan:
     adversarial: Config | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     metric_expressions: dict[str, str] = field(default_factory=dict)
+    # `init = load(Net, "run")`: the model's layers that start from earlier runs.
+    inits: list[InitLoad] = field(default_factory=list)
 
 
 def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) -> TrainPlan:
@@ -104,6 +107,7 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
     semisup.check_masked(plan.graph, data.values)
     if plan.prune is not None:
         plan.prune.values["sizes"] = check_prune(graph, plan.prune, settings["epochs"])
+    plan.inits = pretrained_inits(el, fields.get("init"), model, graph)
     plan.warnings += unused_local_warnings(train, fields)
     return plan
 

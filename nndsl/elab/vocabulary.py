@@ -111,4 +111,5 @@ CALLS: dict[str, dict[str, tuple[Hyper, ...]]] = {
     "augment": AUGMENTS, "prune": PRUNING, "adversarial": ADVERSARIAL}
 
 # Every field a train section sets; any other name it binds is a local name.
-CONFIG_FIELDS = ("model", "data", "loss", "metrics", *CALLS, *SETTINGS)
+# `init` starts the model from earlier runs (nndsl/elab/init_load.py).
+CONFIG_FIELDS = ("model", "data", "loss", "metrics", "init", *CALLS, *SETTINGS)

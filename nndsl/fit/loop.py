@@ -31,6 +31,7 @@ from nndsl.fit.dispatch import Dispatch
 from nndsl.fit.indices import check_indices
 from nndsl.fit.masks import Masks, apply_masks
 from nndsl.fit.optim import optimizer
+from nndsl.fit.pretrained import initial_params
 from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
@@ -295,7 +296,8 @@ def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: s
                   say=None) -> Params:
     """Fill the parameters of `load(Net, "run")` networks from that run's best checkpoint
     (found under the runs root only, see nndsl.paths; the newest of its numbered runs),
-    checking every name and shape; `say` is told which run each load uses."""
+    checking every name and shape, and the model layers an `init = load(...)` starts from
+    its run (trainable; nndsl/fit/pretrained.py); `say` is told which run each load uses."""
     prefixes = sorted({layer.split(".")[0] for layer in params if "@" in layer.split(".")[0]})
     for prefix in prefixes:
         network, run = prefix.split("@", 1)
@@ -318,7 +320,7 @@ def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: s
             for name in params[layer]:
                 params[layer][name] = jnp.asarray(
                     saved.tensors[f"params/{layer[len(prefix) + 1:]}.{name}"])
-    return params
+    return initial_params(params, plan, runs_root, spec_stem, say)
 
 
 def load_span(plan: TrainPlan, network: str, run: str) -> Span:

@@ -22,6 +22,7 @@ from rich.console import Console
 from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint, devices, explog, rundir
+from nndsl.fit.gibbs_picture import write_gibbs_pictures
 from nndsl.fit.loop import (
     History,
     Trainer,
@@ -224,6 +225,8 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
     except KeyboardInterrupt:
         raise _interrupted(run_dir, history, saved, reporter) from None
     results = _finish(trainer, best, history, run_dir, started, reporter)
+    if devices.writes_run():
+        write_gibbs_pictures(plan.graph, best["params"], data["test"], run_dir, reporter.note)
     return results
 
 

@@ -35,11 +35,12 @@ REQUIRED = object()
 
 
 class OpError(Exception):
-    """A shape or type rule failed: `message` says why; `hint` how to fix it."""
+    """A shape or type rule failed: `message` says why; `hint` how to fix it; `code` the
+    error code it is reported under (E030, a shape error, unless the op family owns one)."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, code: str = "E030"):
         super().__init__(message)
-        self.message, self.hint = message, hint
+        self.message, self.hint, self.code = message, hint, code
 
 
 class HyperError(Exception):
