@@ -196,8 +196,8 @@ def first_step_seconds(cache: str) -> float:
     env = {**os.environ, "XDG_CACHE_HOME": cache}
     out = subprocess.run([sys.executable, "-m", "nndsl.cli", "train",
                           str(SPECS / "lenet32.nn"), "--epochs", "1", "--quiet",
-                          "--out", str(Path(cache) / "run")], capture_output=True, text=True,
-                         cwd=ROOT, check=True, env=env)
+                          "--out", str(Path(cache) / "run"), "--overwrite"],
+                         capture_output=True, text=True, cwd=ROOT, check=True, env=env)
     line = next(x for x in out.stdout.splitlines() if "first step" in x)
     return float(line.split("after")[1].split("s")[0])
 

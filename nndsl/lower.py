@@ -2,9 +2,9 @@
 
 Parameters and state are nested dicts `{layer: {name: array}}` keyed by the hierarchical layer
 names `summary` prints. A repeated stage (`Stage * n`) runs its one body under `lax.scan` over
-parameters stacked along a leading axis of size n, so compile time does not grow with n; a
-cell runs under `lax.scan` over time with its states as the carry. Each op's arithmetic is its
-registry entry's `lower`.
+parameters stacked along a leading axis of size n, so compile time does not grow with n, or
+unrolled when n is small (nndsl/repeat_rule.py); a cell runs under `lax.scan` over time
+with its states as the carry. Each op's arithmetic is its registry entry's `lower`.
 
 With `precision="bf16"` (see nndsl/precision.py) each op's floating inputs and parameters are
 cast at use to the dtype the policy gives it; parameters, state and the values `evaluate`

@@ -92,6 +92,10 @@ written. In a pipe or with --log-format plain: plain lines that never wrap; with
 curves.png is redrawn (at most once a second), so an interrupted run keeps both.
 --log tensorboard also writes RUN_DIR/tensorboard/. See docs/commands.md.
 
+A repeated stage (`Stage * n`) runs unrolled when n is small (CPU: n <= 4, GPU/TPU: n <= 8)
+and as one lax.scan otherwise; NNDSL_REPEAT=scan|unroll|auto in the environment overrides
+this (docs/benchmarks.md, "Repeat lowering"; E195).
+
 example:  nndsl train specs/mlp_digits.nn --epochs 20
 
 """ + parallel.DEVICES_HELP
