@@ -176,7 +176,8 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d"), "rounds": args.rounds,
               "repeats": args.repeats, "steps": []}
     if args.keep_steps:  # only compile scaling and first step: the step rows stay as they are
-        result["steps"] = json.loads(args.out.read_text())["steps"]
+        kept = json.loads(args.out.read_text())
+        result.update({k: kept[k] for k in ("steps", "rounds", "repeats", "date")})
     for case in [] if args.keep_steps else CASES:
         if args.only and case[0] not in args.only:
             continue

@@ -171,7 +171,7 @@ def hand_lstm_step(batch: int, length: int = 50, features: int = 32, hidden: int
     return run
 
 
-def _synthetic(plan, n: int = 64) -> dict:
+def synthetic(plan, n: int = 64) -> dict:
     """Arrays shaped like the plan's inputs (compile time does not depend on values)."""
     fields = {}
     for name, ref in plan.graph.inputs.items():
@@ -184,7 +184,7 @@ def _synthetic(plan, n: int = 64) -> dict:
 def compile_seconds(spec_path: Path, overrides: dict, train: str | None = None) -> float:
     """Compile time of the train step alone (lowering and XLA compilation)."""
     plan = load(spec_path, overrides).plan(train)
-    trainer = Trainer(plan, _synthetic(plan), 1)
+    trainer = Trainer(plan, synthetic(plan), 1)
     params, state, opt_states = trainer.init(0)
     batch = {k: v[:64] for k, v in trainer.device_data["train"].items()}
     start = time.perf_counter()

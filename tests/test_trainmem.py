@@ -4,27 +4,18 @@ analysis (arguments + outputs - donated + temporaries), within 20%."""
 from __future__ import annotations
 
 import jax
-import numpy as np
 import pytest
 
+from bench.train_step import synthetic
 from nndsl.fit.budget import training_estimate
 from nndsl.fit.loop import Trainer
 from nndsl.spec import load
 from tests.conftest import CONTRACT
 
 
-def _synthetic(plan, n: int) -> dict:
-    fields = {}
-    for name, ref in plan.graph.inputs.items():
-        t = plan.graph.type_of(ref)
-        shape = tuple(d if isinstance(d, int) else n for d in t.shape)
-        fields[name] = np.zeros(shape, np.int32 if t.dtype == "i32" else np.float32)
-    return {split: fields for split in ("train", "val", "test")}
-
-
 def measured_bytes(plan, batch: int) -> int:
     """Peak bytes of the compiled train step at `batch`, from XLA's memory analysis."""
-    trainer = Trainer(plan, _synthetic(plan, batch), 1)
+    trainer = Trainer(plan, synthetic(plan, batch), 1)
     params, state, opt_states = trainer.init(0)
     data = {k: v[:batch] for k, v in trainer.device_data["train"].items()}
     stats = trainer.step.lower(params, state, opt_states, data,
