@@ -75,3 +75,15 @@ def test_an_unrolled_stage_has_no_loop_and_a_scanned_one_has_one():
         return jax.jit(lambda p: compiled.apply(p, state, src)[0]).lower(params).as_text()
 
     assert "while" in text("scan") and "while" not in text("auto")
+
+
+def test_an_unrolled_convolution_stage_keeps_lax_conv_on_cpu(write_spec):
+    # im2col is for convolutions inside a CPU loop; unrolled, no loop is left.
+    graph = load(write_spec("network N {\n  input x: [B, 6, 6, 4]\n"
+                            "  output y = x -> (conv(4, 3, pad=same) -> relu) * 2\n}\n")
+                 ).network("N")
+    compiled = Compiled(graph, platform="cpu")
+    params, state = compiled.init(0)
+    jaxpr = jax.make_jaxpr(lambda x: compiled.apply(params, state, {"x": x})[0]["y"])(
+        jnp.zeros((2, 6, 6, 4)))
+    assert "conv_general_dilated" in str(jaxpr)
