@@ -171,7 +171,7 @@ def hand_lstm_step(batch: int, length: int = 50, features: int = 32, hidden: int
     return run
 
 
-def _synthetic(plan, n: int = 64) -> dict:
+def synthetic(plan, n: int = 64) -> dict:
     """Arrays shaped like the plan's inputs (compile time does not depend on values)."""
     fields = {}
     for name, ref in plan.graph.inputs.items():
@@ -184,7 +184,7 @@ def _synthetic(plan, n: int = 64) -> dict:
 def compile_seconds(spec_path: Path, overrides: dict, train: str | None = None) -> float:
     """Compile time of the train step alone (lowering and XLA compilation)."""
     plan = load(spec_path, overrides).plan(train)
-    trainer = Trainer(plan, _synthetic(plan), 1)
+    trainer = Trainer(plan, synthetic(plan), 1)
     params, state, opt_states = trainer.init(0)
     batch = {k: v[:64] for k, v in trainer.device_data["train"].items()}
     start = time.perf_counter()
@@ -196,8 +196,8 @@ def first_step_seconds(cache: str) -> float:
     env = {**os.environ, "XDG_CACHE_HOME": cache}
     out = subprocess.run([sys.executable, "-m", "nndsl.cli", "train",
                           str(SPECS / "lenet32.nn"), "--epochs", "1", "--quiet",
-                          "--out", str(Path(cache) / "run")], capture_output=True, text=True,
-                         cwd=ROOT, check=True, env=env)
+                          "--out", str(Path(cache) / "run"), "--overwrite"],
+                         capture_output=True, text=True, cwd=ROOT, check=True, env=env)
     line = next(x for x in out.stdout.splitlines() if "first step" in x)
     return float(line.split("after")[1].split("s")[0])
 

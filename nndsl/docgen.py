@@ -60,7 +60,12 @@ def _cost_conventions() -> list[str]:
         "dtype's size (4 bytes for f32 and i32); *training memory at batch N* (`--batch N`) "
         "is 4 bytes per parameter for the parameters, their gradients and each optimizer "
         "slot (adam, adamw, rmsprop: 2; sgd, adagrad: 1), 4 bytes per element of "
-        "non-trainable state, and N times the activations.", ""]
+        "non-trainable state, and N times what a training step holds per example: each "
+        "op's output, a gradient buffer beside the output of layers, normalisations, "
+        "attention, pooling and copying shape ops (views cost nothing), dropout's mask, "
+        "maxpool's gradient index maps and attention's queries, keys, values and scores "
+        "(nndsl/passes/trainmem.py; within 20% of XLA's measured peak, "
+        "docs/benchmarks.md#memory).", ""]
 
 
 if __name__ == "__main__":

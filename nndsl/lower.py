@@ -2,9 +2,9 @@
 
 Parameters and state are nested dicts `{layer: {name: array}}` keyed by the hierarchical layer
 names `summary` prints. A repeated stage (`Stage * n`) runs its one body under `lax.scan` over
-parameters stacked along a leading axis of size n, so compile time does not grow with n; a
-cell runs under `lax.scan` over time with its states as the carry. Each op's arithmetic is its
-registry entry's `lower`.
+parameters stacked along a leading axis of size n, so compile time does not grow with n, or
+unrolled when n is small (nndsl/repeat_rule.py); a cell runs under `lax.scan` over time
+with its states as the carry. Each op's arithmetic is its registry entry's `lower`.
 
 With `precision="bf16"` (see nndsl/precision.py) each op's floating inputs and parameters are
 cast at use to the dtype the policy gives it; parameters, state and the values `evaluate`
@@ -26,6 +26,7 @@ from nndsl.ir import Graph, Node, ParamSpec, Ref, Sym, walk
 from nndsl.ops import REGISTRY, OpDef
 from nndsl.ops.facts import call_text
 from nndsl.precision import compute_dtypes
+from nndsl.repeat_rule import repeat_mode, unrolled
 
 Params = dict[str, dict[str, jax.Array]]
 _DTYPES = {"bf16": jnp.bfloat16, "f32": jnp.float32}
@@ -77,8 +78,10 @@ class Compiled:
 
     def __init__(self, graph: Graph, exact_gradients: bool = False,
                  check_numerics: bool = False, precision: str = "f32",
-                 platform: str | None = None):
+                 platform: str | None = None, repeat: str | None = None):
         self.graph = graph
+        # How `Stage * n` lowers: scanned, unrolled, or by the rule (nndsl/repeat_rule.py).
+        self.repeat = repeat_mode(repeat)
         # The platform the graph runs on (`cpu`, `gpu`, `tpu`; None: JAX's default backend):
         # backend-specific lowerings (a convolution inside a scan) follow it.
         self.platform = platform
@@ -129,6 +132,7 @@ class Compiled:
         run = _Run(params, state, rng, train, _batch_size(inputs))
         run.dtypes = self.dtypes
         run.platform = self.platform or jax.default_backend()
+        run.repeat = self.repeat
         return run
 
 
@@ -175,6 +179,7 @@ class _Run:
         # Inside lax.scan on the CPU platform, convolutions take a matmul form (see conv).
         self.slow_loop_conv = False
         self.platform = "cpu"
+        self.repeat = "auto"
         # Set by gradcheck: gradient-altering ops (grad_reverse) act as what they compute.
         self.exact_gradients = False
         # Under --check-numerics, where each check's site is recorded (else None: no checks).
@@ -274,7 +279,8 @@ class _Run:
         return sorted({split_key(k)[0] for k in _slots(body, attr=attr)})
 
     def run_repeat(self, node: Node, x):
-        """`Stage * n`: one body under lax.scan, over stacked parameters unless shared."""
+        """`Stage * n`: one body under lax.scan, over stacked parameters unless shared;
+        unrolled (the same body, slices and keys) when the repeat rule says so."""
         body, shared = node.body, node.attrs["shared"]
         p_layers = [] if shared else self._layers(body, "params")
         s_layers = self._layers(body, "state")
@@ -294,10 +300,12 @@ class _Run:
             new = {k: {**s_slice[k], **self.new_state.get(k, {})} for k in s_layers}
             return out, new
 
+        unroll = unrolled(node.times, self.platform, self.repeat)
         saved_conv = self.slow_loop_conv
-        self.slow_loop_conv = self.platform == "cpu"
+        # Unrolled, no loop is left: convolutions keep lax.conv (see conv in ops/layers.py).
+        self.slow_loop_conv = saved_conv or (self.platform == "cpu" and not unroll)
         try:
-            h, new_states = jax.lax.scan(step, x, stacked)
+            h, new_states = jax.lax.scan(step, x, stacked, unroll=unroll)
         finally:
             self.params, self.state, self.new_state, self.rng = outer
             self.slow_loop_conv = saved_conv

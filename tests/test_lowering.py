@@ -251,7 +251,8 @@ def test_a_convolution_inside_a_scan_follows_the_runs_platform(write_spec, platf
     graph = nndsl.load(write_spec("network N {\n  input x: [B, 6, 6, 4]\n"
                                   "  output y = x -> (conv(4, 3, pad=same) -> relu) * 2\n}\n")
                        ).network("N")
-    compiled = Compiled(graph, platform=platform)
+    # Scanned (`* 2` alone would be unrolled by the repeat rule, leaving no loop).
+    compiled = Compiled(graph, platform=platform, repeat="scan")
     params, state = compiled.init(0)
     jaxpr = jax.make_jaxpr(lambda x: compiled.apply(params, state, {"x": x})[0]["y"])(
         jnp.zeros((2, 6, 6, 4)))

@@ -108,6 +108,9 @@ weights by magnitude (masks in RUN/masks/round-N.ckpt), rewinds the rest to epoc
 lottery.csv, lottery.json, lottery.png and results.json; --resume RUN keeps the trainings
 finished before the first unfinished one.
 See docs/prune.md.
+A repeated stage (`Stage * n`) runs unrolled when n is small (CPU: n <= 4, GPU/TPU: n <= 8)
+and as one lax.scan otherwise; NNDSL_REPEAT=scan|unroll|auto in the environment overrides
+this (docs/benchmarks.md, "Repeat lowering"; E195).
 
 example:  nndsl train specs/mlp_digits.nn --epochs 20
 

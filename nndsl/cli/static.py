@@ -257,6 +257,7 @@ def _summary_json(name, cost, rows, batch, slots) -> dict:
     }
     if batch:
         data["training_bytes"] = cost.training_bytes(batch, slots)
+        data["training_activation_bytes"] = cost.training_activation_bytes
     return data
 
 

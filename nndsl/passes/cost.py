@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from nndsl.ir import DTYPE_BYTES, Graph, Node
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import CONST
+from nndsl.passes.trainmem import training_bytes as node_training_bytes
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Cost:
     state: int
     flops: int | None
     activation_bytes: int | None
+    # What a training step holds per example (outputs, gradient buffers, what ops' gradients
+    # save: passes/trainmem.py); None when a non-batch dimension is symbolic.
+    training_activation_bytes: int | None = None
 
     def training_bytes(self, batch: int, optimizer_slots: int = 2) -> int | None:
         """Parameters + gradients + optimizer state + activations for one batch, in bytes."""
@@ -43,23 +47,23 @@ class Cost:
         """`training_bytes` by part (float32 figures): parameters, gradients, optimizer state,
         non-trainable state and the activations of `batch` examples. On a data-parallel mesh
         each device holds all the parts for the per-device batch (the rest is replicated)."""
-        if self.activation_bytes is None:
+        if self.training_activation_bytes is None:
             return None
         return {"params": 4 * self.params, "gradients": 4 * self.params,
                 "optimizer": 4 * self.params * optimizer_slots, "state": 4 * self.state,
-                "activations": batch * self.activation_bytes}
+                "activations": batch * self.training_activation_bytes}
 
 
 def cost(graph: Graph) -> Cost:
     """Per-layer and total cost of a network graph."""
     layers: list[LayerCost] = []
-    totals = {"flops": 0, "act": 0}
+    totals = {"flops": 0, "act": 0, "train": 0}
     seen: dict[str, int] = {}
     frozen: dict[str, int] = {}
     state: dict[str, int] = {}
     _visit(graph, (1, 1), 0, layers, totals, seen, frozen, state)
     return Cost(layers, sum(seen.values()), sum(frozen.values()), sum(state.values()),
-                totals["flops"], totals["act"])
+                totals["flops"], totals["act"], totals["train"])
 
 
 def _visit(graph: Graph, multipliers: tuple[int, int], depth: int, layers, totals, seen, frozen,
@@ -78,6 +82,9 @@ def _visit(graph: Graph, multipliers: tuple[int, int], depth: int, layers, total
         flops = _node_flops(node, graph, runs)
         _accumulate(totals, "flops", flops)
         _accumulate(totals, "act", _activation_bytes(node, runs))
+        if node.body is None:
+            train = node_training_bytes(node, graph)
+            _accumulate(totals, "train", None if train is None else train * runs)
         if REGISTRY[node.op] is not CONST:
             layers.append(LayerCost(node.id, node.op, node.label, str(node.out), own, flops,
                                     depth))
