@@ -7,11 +7,14 @@ from nndsl.ops import (
     arith,
     attention,
     control,
+    graph,
     index,
     layers,
     loss,
+    memory,
     norm,
     pooling,
+    sets,
     shape,
     stochastic,
 )
@@ -20,7 +23,7 @@ from nndsl.ops.base import REQUIRED, Hyper, HyperError, OpDef, OpError, Word
 REGISTRY: dict[str, OpDef] = {}
 
 for _module in (layers, norm, activation, pooling, shape, index, arith, attention, stochastic,
-                loss, control):
+                loss, control, sets, graph, memory):
     for _op in _module.OPS:
         assert _op.name not in REGISTRY, f"op {_op.name} registered twice"
         REGISTRY[_op.name] = _op
