@@ -157,3 +157,38 @@ def test_colored_graphs_are_padded_with_minus_one_and_classes_share_colour_count
     share = [data["x"][data["y"] == c].sum((0, 1)) / data["nodes"][data["y"] == c].sum()
              for c in (0, 1)]
     np.testing.assert_allclose(share[0], share[1], atol=0.08)
+
+
+GRAPH_SPEC = """network G {
+  input x: [B, N, 4]
+  input edges: [B, E, 2] i32
+  output logits = gcn_conv(x, edges, 2)
+}
+train {
+  model = G
+  data = npz("graphs.npz")
+  loss = cross_entropy(logits, y)
+  optimizer = adam(lr=0.01)
+  batch = 2
+  epochs = 1
+}
+"""
+
+
+def test_edges_naming_nodes_that_do_not_exist_are_a_located_error(write_spec, tmp_path,
+                                                                     capsys):
+    from nndsl.cli import main
+
+    x, edges = RNG.randn(10, 5, 4).astype("f4"), RNG.randint(5, size=(10, 6, 2))
+    edges[:, -1] = -1  # padding is fine
+    y = RNG.randint(2, size=(10, 5))
+    spec = write_spec(GRAPH_SPEC)
+    np.savez(tmp_path / "graphs.npz", x=x, edges=edges.astype("i4"), y=y.astype("i4"))
+    assert main(["train", str(spec), "--out", str(tmp_path / "ok"), "--quiet"]) == 0
+    edges[3, 2, 1] = 7  # graph 3's third edge names node 7 of 5
+    np.savez(tmp_path / "graphs.npz", x=x, edges=edges.astype("i4"), y=y.astype("i4"))
+    capsys.readouterr()
+    assert main(["train", str(spec), "--out", str(tmp_path / "bad"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "spec.nn:4:" in err and "E081" in err and "hold 7" in err
+    assert "node ids in [-1, 5)" in err and "Traceback" not in err

@@ -26,6 +26,7 @@ from nndsl.ops.base import (
     shape_str,
     with_lowerings,
 )
+from nndsl.ops.facts import Indexes
 from nndsl.ops.flops import MULTIPLY_ADD
 
 
@@ -75,6 +76,8 @@ def _flops(projections: int):
 
 
 _UNITS = (Hyper("units", "int", low=1),)
+# Edges name nodes: ids in [-1, N), checked on entry like embed's ids (E081).
+_NODE_IDS = (Indexes(1, "node ids", "x has {n} nodes; -1 pads", into=0, axis=1, low=-1),)
 _OPS = [
     OpDef("gcn_conv", "graph",
           "Graph convolution (Kipf & Welling): symmetric-normalised sum over each node's "
@@ -82,13 +85,13 @@ _OPS = [
           "[B, E, 2] (source, target; -1 is padding) -> [B, N, units].",
           ("x", "edges"), lambda ins, hp: _conv_shape(ins, hp, "gcn_conv"), _UNITS,
           _gcn_params, flops=_flops(1), inits=("glorot_uniform", "zeros"),
-          differentiable=(True, False)),
+          differentiable=(True, False), indexes=_NODE_IDS),
     OpDef("sage_conv", "graph",
           "GraphSAGE with the mean aggregator: X W_self + (mean over incoming neighbours) "
           "W_neigh + b. x [B, N, F], edges [B, E, 2] (-1 is padding) -> [B, N, units].",
           ("x", "edges"), lambda ins, hp: _conv_shape(ins, hp, "sage_conv"), _UNITS,
           _sage_params, flops=_flops(2), inits=("glorot_uniform", "zeros"),
-          differentiable=(True, False)),
+          differentiable=(True, False), indexes=_NODE_IDS),
 ]
 
 
