@@ -88,3 +88,30 @@ def memory_network(hops: int = 3, dim: int = 32, epochs: int = 60) -> float:
     params = _fit(loss, params, batches, 0.005)
     test = splits["test"]
     return float(np.mean(np.argmax(logits(params, test), 1) == test["answer"]))
+
+
+def markov_table_lm(epochs: int = 5) -> tuple[float, float]:
+    """A table of next-symbol logits per pair of previous symbols, fitted with Adam on
+    language_model.nn's data: (test cross-entropy on the scored positions, entropy rate)."""
+    from nndsl.data import markov
+
+    args = dict(symbols=8, concentration=0.3, context=32, train=5000, val=500, test=1000,
+                seed=0)
+    splits = markov.markov_text(args)
+
+    def pairs(split):
+        x, y = split["x"], split["y"]
+        return x[:, :-1], x[:, 1:], y[:, 1:]  # the scored positions, t >= 1
+
+    def loss(table, batch):
+        a, b, y = batch
+        return optax.softmax_cross_entropy_with_integer_labels(table[a, b], y).mean()
+
+    train, rng = pairs(splits["train"]), np.random.RandomState(0)
+    batches = []
+    for _ in range(epochs):
+        order = rng.permutation(len(train[0]))
+        batches += [tuple(v[order[i:i + 64]] for v in train)
+                    for i in range(0, len(order) - 63, 64)]
+    table = _fit(loss, jnp.zeros((8, 8, 8)), batches, 0.03)
+    return float(loss(table, pairs(splits["test"]))), markov.entropy_rate(args)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from nndsl.cli import main
+from nndsl.data import markov
 from tests import reference_structures as reference
 from tests.conftest import ROOT
 
@@ -55,6 +56,25 @@ def test_memory_network_answers_single_fact_questions(tmp_path):
     assert hops >= 0.95
 
 
+def test_language_model_reaches_the_entropy_rate_and_samples(tmp_path, capsys):
+    test = _train(tmp_path, "language_model.nn")
+    rate = markov.entropy_rate(dict(symbols=8, concentration=0.3, seed=0))
+    print(f"markov_text entropy rate {rate:.4f} nats; test cross-entropy {test['loss']:.4f} "
+          f"({test['loss'] / rate - 1:+.2%}), perplexity {test['perplexity']:.3f} "
+          f"(floor {np.exp(rate):.3f})")
+    assert rate <= test["loss"] <= 1.05 * rate
+    run = tmp_path / "language_model.nn-default"
+    for extra in (["--length", "120", "--seed", "1"], ["--neighbours", "2"]):
+        assert main(["sample", str(SPECS / "language_model.nn"), "--run", str(run), "--text",
+                     *extra]) == 0
+    printed = capsys.readouterr().out
+    with capsys.disabled():
+        print(printed)
+    assert len(printed.splitlines()[-9]) == 120 and set(printed.splitlines()[-9]) <= set("abcdefgh")
+
+
 def test_thresholds_are_reachable_by_hand_written_jax_models():
     assert np.mean([reference.karate_gcn(seed) for seed in range(5)]) >= 0.85
     assert reference.memory_network() >= 0.95
+    cross_entropy, rate = reference.markov_table_lm()
+    assert rate <= cross_entropy <= 1.05 * rate

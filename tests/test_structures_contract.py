@@ -10,7 +10,7 @@ PARAMS = [
     ("pointnet.nn", "PointNet", 75_141), ("gcn_karate.nn", "KarateGCN", 594),
     ("graph_classify.nn", "GraphSAGE", 3_426), ("graph_classify.nn", "BagOfNodes", 2_306),
     ("memnet.nn", "MemN2N", 3_840), ("memnet.nn", "OneHop", 1_920),
-    ("memnet.nn", "LSTMReader", 26_772),
+    ("memnet.nn", "LSTMReader", 26_772), ("language_model.nn", "CharLSTM", 21_384),
 ]
 
 

@@ -316,6 +316,21 @@ def _training_commands(sub) -> None:
     parallel.add_device_arguments(predict, "split the input rows over N devices (all: every "
                                   "one) when N divides their number; a run directory only")
     _export_command(sub)
+    _sample_command(sub)
+
+
+def _sample_command(sub) -> None:
+    """`nndsl sample`: its text mode lives in nndsl/sampling_text.py (issue 18)."""
+    from nndsl import sampling_text
+
+    sample = sub.add_parser("sample", help="sample text from a trained language model",
+                            description=sampling_text.SAMPLE_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(sample)
+    sample.add_argument("--run", type=Path, help="the run directory (default: the spec's "
+                        "newest run)")
+    _runs(sample)
+    sampling_text.add_arguments(sample)
 
 
 def _runs(parser: argparse.ArgumentParser) -> None:

@@ -292,3 +292,10 @@ def _trial_table(trials, title: str) -> Table:
     for t in trials:
         table.add_row(*table_cells(t))
     return table
+
+
+def sample(args) -> int:
+    """`nndsl sample --text`: the body is nndsl/sampling_text.py."""
+    from nndsl import sampling_text
+
+    return sampling_text.command(args)

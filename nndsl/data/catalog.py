@@ -109,4 +109,12 @@ SOURCES = {s.name: s for s in [
                (Hyper("people", "int", 4, low=1), Hyper("places", "int", 6, low=1),
                 Hyper("sentences", "int", 10, low=2), Hyper("memory", "int", 10, low=2),
                 *_sizes(1000)), _single_fact_fields),
+    DataSource("markov_text", "A random second-order Markov chain over `symbols` symbols "
+               "(Dirichlet(`concentration`) transitions from seed): next-symbol fields with a "
+               "known entropy rate.",
+               (Hyper("symbols", "int", 8, low=2, high=26),
+                Hyper("concentration", "float", 0.3, low=0, low_open=True),
+                Hyper("context", "int", 32, low=2), *_sizes(5000)),
+               lambda a: {"x": _t(a["context"], dtype="i32"), "y": _t(a["context"], dtype="i32"),
+                          "scored": _t(a["context"])}),
 ]}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nndsl.data import babi, graphs, point_clouds
+from nndsl.data import babi, graphs, markov, point_clouds
 
 Splits = dict[str, dict[str, np.ndarray]]
 
@@ -177,4 +177,5 @@ def digits_domains(args: dict) -> Splits:
 LOADERS = {f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, reverse_padded,
                                    waves, digit_pairs, digits_domains,
                                    point_clouds.point_clouds, graphs.karate,
-                                   graphs.colored_graphs, babi.single_fact)}
+                                   graphs.colored_graphs, babi.single_fact,
+                                   markov.markov_text)}
