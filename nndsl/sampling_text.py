@@ -117,14 +117,10 @@ def embedding_table(run) -> np.ndarray:
     """The first `embed` op's table (its own, or the `param` it reads)."""
     graph = run.model.graph
     for node in graph:
-        if node.op != "embed":
-            continue
-        if node.params:
-            layer, leaf = next(iter(node.params.values())).key.rsplit(".", 1)
+        if node.op == "embed":
+            owner = node if node.params else graph.nodes[node.inputs[1].node]
+            layer, leaf = next(iter(owner.params.values())).key.rsplit(".", 1)
             return np.asarray(run.params[layer][leaf])
-        source = graph.nodes[node.inputs[1].node]
-        layer, leaf = next(iter(source.params.values())).key.rsplit(".", 1)
-        return np.asarray(run.params[layer][leaf])
     raise ValueError("the network has no `embed` table")
 
 

@@ -112,3 +112,19 @@ def test_perplexity_is_the_exp_of_the_masked_cross_entropy(write_spec):
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
     nll = -np.take_along_axis(logp, y[..., None], -1)[..., 0]
     assert float(out) == pytest.approx(np.exp((nll * m).sum() / m.sum()), rel=1e-5)
+
+
+@pytest.mark.parametrize("body", ["output logits = x -> embed(6, 4) -> dense(6)",
+                                  "param w: [6, 4] = normal\n  output logits = x -> "
+                                  "embed(table=w) -> dense(6)"])
+def test_the_embedding_table_is_found_owned_or_passed_as_a_param(write_spec, body):
+    from types import SimpleNamespace
+
+    import nndsl
+
+    model = nndsl.load(write_spec(f"network N {{\n  input x: [B, 5] i32\n  {body}\n}}\n")
+                       ).compile("N")
+    params, _ = model.init(0)
+    table = sampling_text.embedding_table(SimpleNamespace(model=model, params=params))
+    leaves = [v for layer in params.values() for v in layer.values() if v.shape == (6, 4)]
+    assert len(leaves) == 1 and np.array_equal(table, leaves[0])
