@@ -73,8 +73,9 @@ class LanguageModel:
         index = {t: i for i, t in enumerate(self.tokens)}
         unknown = [c for c in text if c not in index]
         if unknown:
+            known = "".join(t for t in self.tokens if len(t) == 1)
             raise ValueError(f"the prompt holds {unknown[0]!r}, which is not in the model's "
-                             f"vocabulary ({''.join(self.tokens[:40])}...)")
+                             f"vocabulary {known[:60]!r}")
         return [index[c] for c in text]
 
 
@@ -100,6 +101,8 @@ def _vocab_size(run) -> int:
 def sample(lm: LanguageModel, length: int, prompt: str = "", temperature: float = 1.0,
            seed: int = 0) -> str:
     """`length` tokens after `prompt`, drawn one at a time from the model's predictions."""
+    if temperature <= 0 or length < 1:
+        raise ValueError("--temperature must be above 0 and --length at least 1")
     rng = np.random.RandomState(seed)
     ids = lm.encode(prompt) if prompt else [_draw(lm.logits([0]), temperature, rng)]
     for _ in range(length - (0 if prompt else 1)):
@@ -108,7 +111,7 @@ def sample(lm: LanguageModel, length: int, prompt: str = "", temperature: float 
 
 
 def _draw(logits: np.ndarray, temperature: float, rng) -> int:
-    z = logits.astype(np.float64) / max(temperature, 1e-6)
+    z = logits.astype(np.float64) / temperature
     p = np.exp(z - z.max())
     return int(rng.choice(len(p), p=p / p.sum()))
 

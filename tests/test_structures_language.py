@@ -128,3 +128,11 @@ def test_the_embedding_table_is_found_owned_or_passed_as_a_param(write_spec, bod
     table = sampling_text.embedding_table(SimpleNamespace(model=model, params=params))
     leaves = [v for layer in params.values() for v in layer.values() if v.shape == (6, 4)]
     assert len(leaves) == 1 and np.array_equal(table, leaves[0])
+
+
+def test_a_temperature_of_zero_or_an_empty_length_is_refused():
+    for kwargs in ({"temperature": 0.0}, {"temperature": -1.0}):
+        with pytest.raises(ValueError, match="temperature must be above 0"):
+            sampling_text.sample(_Bigram(), 3, **kwargs)
+    with pytest.raises(ValueError, match="length at least 1"):
+        sampling_text.sample(_Bigram(), 0)
