@@ -192,3 +192,13 @@ def test_edges_naming_nodes_that_do_not_exist_are_a_located_error(write_spec, tm
     err = capsys.readouterr().err
     assert "spec.nn:4:" in err and "E081" in err and "hold 7" in err
     assert "node ids in [-1, 5)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("conv", ["gcn_conv", "sage_conv"])
+def test_graph_op_gradients_match_finite_differences(write_spec, conv):
+    from nndsl.gradcheck import gradcheck
+
+    text = (f"network N {{\n{GRAPH_INPUTS}\n  h = x -> dense(4)\n"
+            f"  output y = {conv}(h, edges, 3)\n}}\n")
+    rows = gradcheck(nndsl.load(write_spec(text)).network("N"), samples=3, tol=1e-6)
+    assert rows and all(r.ok for r in rows), [r for r in rows if not r.ok]
