@@ -255,13 +255,13 @@ class _Run:
         return where
 
     def _check_indices(self, node: Node, op: OpDef, xs: list) -> None:
-        """Indices computed in the graph must lie in [0, size), as data is checked on entry."""
+        """Indices computed in the graph must lie in [low, size), as data is checked on entry."""
         for rule in op.indexes:
             ids = xs[rule.index]
             if jnp.issubdtype(ids.dtype, jnp.floating):
                 continue  # soft targets index nothing
             size = rule.size(node.attrs, [x.shape for x in xs])
-            bad = ((ids < 0) | (ids >= size)).reshape(ids.shape[0], -1)
+            bad = rule.out_of_range(ids, size).reshape(ids.shape[0], -1)
             first = jnp.argmax(bad.ravel())
             per = bad.shape[1]
             at = "example {example}" + (", position {position}" if per > 1 else "")

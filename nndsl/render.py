@@ -27,6 +27,7 @@ FAMILY_COLOURS = {
     "shape": "#eeeeee", "math": "#f3f3f3", "attention": "#d9d2e9", "stochastic": "#ead1dc",
     "gradient": "#f4cccc", "loss": "#e06666", "metric": "#f6b26b", "regulariser": "#ffd966",
     "io": "#ffffff", "control": "#ffffff",
+    "sets": "#d0e0e3", "graph": "#c9daf8", "memory": "#d9d2e9",
 }
 SHARED_COLOUR = "#6fa8dc"
 NO_GRADIENT = "#cc0000"

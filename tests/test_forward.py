@@ -104,6 +104,9 @@ TABLE = {
         -(_softmax(b) * np.log(_softmax(a))).sum((1, 2)))),
     "slice": ("a[:, -1, 1::2]", lambda a, b: a[:, -1, 1::2]),
     "compare": ("a > b", lambda a, b: (a > b).astype(float)),
+    "set_pool": ("set_pool(a, kind=mean)", lambda a, b: a.mean(1)),
+    "perplexity": ("perplexity(a, softmax(b))", lambda a, b: np.exp(np.mean(
+        -(_softmax(b) * np.log(_softmax(a))).sum(-1)))),
 }
 # Covered by dedicated tests (test_lowering, test_recurrence, test_training).
 ELSEWHERE = {"dense", "conv", "conv_transpose", "embed", "batchnorm", "layernorm",
@@ -111,7 +114,9 @@ ELSEWHERE = {"dense", "conv", "conv_transpose", "embed", "batchnorm", "layernorm
              "global_avgpool", "global_maxpool", "flatten", "transpose", "concat", "split",
              "bce", "mse", "mae", "kl_normal", "distill", "accuracy", "crop",
              # against exact enumeration of a tiny RBM: tests/test_energy.py
-             "rbm", "sample_bernoulli"}
+             "rbm", "sample_bernoulli",
+             # dense NumPy references in tests/test_structures_*.py
+             "gcn_conv", "sage_conv", "memory_read"}
 
 
 def _scaled(p, normalised):

@@ -74,13 +74,18 @@ EXAMPLES = {
     "kl_normal": ("[B, 3]", ["kl_normal(h, g)"]),
     "distill": ("[B, 4]", ["distill(h, g, temperature=2)"]),
     "slice": ("[B, 3, 4]", ["h[:, 0]", "h[:, 1:-1]", "h[..., ::2]", "h[:, -2:, 1]"]),
+    "set_pool": ("[B, 3, 4]", ["h -> set_pool", "h -> set_pool(kind=sum)",
+                               "h -> set_pool(kind=mean, mask=x[..., 0] > 0)"]),
+    "memory_read": ("[B, 3, 4]", ["memory_read(last(h), g, h)",
+                                  "memory_read(last(h), g, h, mask=x[..., 0] > 0)"]),
     "crop": ("[B, 4, 4, 2]", ["crop(h, [2, 3])", "crop(h, [2, 2], top=2, left=1)",
                               "crop(h, like=g[:, 1:, :-1])"]),
 }
 ELEMENTWISE = ("relu", "relu6", "selu", "silu", "swish", "mish", "hard_sigmoid", "hard_swish",
                "sigmoid", "tanh", "abs", "exp", "square")
-# Checked elsewhere: `embed` needs integer ids (lstm/seq2seq specs); l1/l2 need a train section.
-ELSEWHERE = ("embed", "l1", "l2", "normal")
+# Checked elsewhere: `embed` needs integer ids (lstm/seq2seq specs); l1/l2 need a train section;
+# the graph ops need an integer edge list (tests/test_structures_sets_graphs.py).
+ELSEWHERE = ("embed", "l1", "l2", "normal", "gcn_conv", "sage_conv")
 
 
 def differentiable_ops():

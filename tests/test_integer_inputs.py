@@ -57,13 +57,19 @@ def trained(tmp_path_factory):
 
 def test_every_indexing_input_has_one_rule_naming_what_it_indexes():
     ruled = {name: op.indexes for name, op in REGISTRY.items() if op.indexes}
-    assert set(ruled) == {"embed", "cross_entropy", "accuracy", "top_k"}
+    assert set(ruled) == {"embed", "cross_entropy", "accuracy", "top_k", "perplexity",
+                          "gcn_conv", "sage_conv"}
     (ids,) = ruled["embed"]
     assert (REGISTRY["embed"].inputs[ids.index], ids.hyper) == ("ids", "vocab")
-    for name in ("cross_entropy", "accuracy", "top_k"):
+    for name in ("cross_entropy", "accuracy", "top_k", "perplexity"):
         (labels,) = ruled[name]
         inputs = REGISTRY[name].inputs
         assert (inputs[labels.index], inputs[labels.into]) == ("labels", "logits")
+    for name in ("gcn_conv", "sage_conv"):  # edges name nodes: axis 1 of x, -1 pads
+        (edges,) = ruled[name]
+        inputs = REGISTRY[name].inputs
+        assert (inputs[edges.index], inputs[edges.into], edges.axis, edges.low) == \
+            ("edges", "x", 1, -1)
     with pytest.raises(ValueError, match="op `embed`: an index rule names an input"):
         dataclasses.replace(REGISTRY["embed"], indexes=(dataclasses.replace(ids, hyper="v"),))
 

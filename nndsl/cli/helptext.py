@@ -140,8 +140,15 @@ or of class K alone with --class K; unconditional: N in all (500 points, 64 imag
 Without --model: the run's one network that is a generator (a GAN's Generator, a VAE's
 Decoder). Errors: E246 not a generator, E247 a bad --class, E248 -n over 64 images.
 
+--text samples a trained language model instead (one integer input [B, T], next-token
+logits [B, T, V]; docs/language_models.md) and prints the text: --length tokens continuing
+--prompt at --temperature; --neighbours K lists each token's K nearest tokens by the cosine
+similarity of their embeddings (the first `embed` table); --export-embeddings FILE writes
+the table and the tokens.
+
 example:  nndsl sample specs/cgan.nn --run runs/cgan -o cgan.png
           nndsl sample specs/cvae.nn --run runs/cvae --model Decoder --class 3 -n 16
+          nndsl sample specs/language_model.nn --text --length 200 --temperature 0.8
 """
 
 EXPLAIN_HELP = """\

@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+from nndsl import sampling_text
 from nndsl.cli import parallel
 from nndsl.cli.helptext import (
     CHECK_HELP,
@@ -332,7 +333,9 @@ def _sample_command(sub) -> None:
                         help="samples per class (default 500 points or 8 images; "
                         "unconditional: 500 points or 64 images in all)")
     sample.add_argument("-o", "--output", help="the PNG to write (default RUN/samples.png)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the noise or of the "
+                        "text's draws (default 0)")
+    sampling_text.add_arguments(sample)  # the text mode: --text, --prompt, ...
 
 
 def _runs(parser: argparse.ArgumentParser) -> None:

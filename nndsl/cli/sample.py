@@ -5,9 +5,9 @@ whether it fits a network and how to sample from it. A generator here is a netwo
 inputs are one noise vector `z: [B, D]` (drawn from N(0, 1), as `normal(...)` draws it in
 training) and at most one class `c: [B] i32` that feeds an op with a known number of classes
 (`embed(c, 8, ...)`: a conditional generator); its first output is what is drawn: 2-D
-points `[B, 2]` (a scatter plot) or images `[B, H, W, C]` (a grid). Another kind of model
-(a language model's text) is one more entry in MODES; a mode checks its own options
-(the generators' `--class` in `draw`, the grid's `-n` in `_sample_images`).
+points `[B, 2]` (a scatter plot) or images `[B, H, W, C]` (a grid). A language model's text
+is chosen by its flag, `--text` (nndsl/sampling_text.py); a mode checks its own options (the
+generators' `--class` in `draw`, the grid's `-n` in `_sample_images`).
 """
 
 from __future__ import annotations
@@ -186,6 +186,10 @@ def command(args) -> int:
     from nndsl.cli.trained import _run_of, _trained
     from nndsl.fit.rundir import argument_span
 
+    if args.text:  # a language model's text: nndsl/sampling_text.py
+        from nndsl import sampling_text
+
+        return sampling_text.command(args)
     spec = _spec(args)
     args.run = _run_of(args, spec)
     # Errors about the network point at --model when the user named it, else at the spec.

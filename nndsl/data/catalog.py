@@ -39,6 +39,14 @@ def _sizes(train: int = 10000):
             Hyper("test", "int", 1000, low=0), Hyper("seed", "int", 0))
 
 
+def _single_fact_fields(a: dict) -> dict[str, TensorType]:
+    from nndsl.data import babi  # its checks: a story must fit the memory
+
+    babi.check_options(a)
+    return {"story": _t(a["memory"], babi.WORDS, dtype="i32"), "slots": _t(a["memory"]),
+            "question": _t(babi.WORDS, dtype="i32"), "answer": _t(dtype="i32")}
+
+
 SOURCES = {s.name: s for s in [
     DataSource("digits", "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes); "
                "`binary=true` thresholds pixels at 0.5, `keep=0.1` keeps a tenth of the "
@@ -82,6 +90,40 @@ SOURCES = {s.name: s for s in [
                "(dimmer, grainier).",
                SPLITS, lambda a: {"x": _t(8, 8, 1), "y": _t(dtype="i32"),
                                    "x_target": _t(8, 8, 1), "y_target": _t(dtype="i32")}),
+    # Sets, graphs, memories and language (issue 18): bodies in their own modules.
+    DataSource("point_clouds", "Point clouds sampled from five shape families (sphere, cube, "
+               "cylinder, cone, torus), randomly rotated, with Gaussian noise.",
+               (Hyper("points", "int", 128, low=1), Hyper("noise", "float", 0.01, low=0),
+                Hyper("rotate", "bool", True), *_sizes(2000)),
+               lambda a: {"x": _t(a["points"], 3), "y": _t(dtype="i32")}),
+    DataSource("karate", "Zachary's karate club (networkx): node classification of the two "
+               "factions from `labelled` members of each (chosen by seed); `mask` marks the "
+               "nodes a split scores.",
+               (Hyper("labelled", "int", 1, low=1, high=16), Hyper("seed", "int", 0)),
+               lambda a: {"x": _t(34, 34), "edges": _t(156, 2, dtype="i32"),
+                          "y": _t(34, dtype="i32"), "mask": _t(34)}),
+    DataSource("colored_graphs", "Graph classification: coloured graphs whose edges join "
+               "nodes of the same colour (class 1) or at random (class 0), padded to "
+               "max_nodes.",
+               (Hyper("min_nodes", "int", 10, low=2), Hyper("max_nodes", "int", 20, low=2),
+                Hyper("colors", "int", 3, low=2), Hyper("same", "float", 0.8, low=0, high=1),
+                *_sizes(1000)),
+               lambda a: {"x": _t(a["max_nodes"], a["colors"]),
+                          "edges": _t(4 * a["max_nodes"], 2, dtype="i32"),
+                          "nodes": _t(a["max_nodes"]), "y": _t(dtype="i32")}),
+    DataSource("single_fact", "Stories in the style of bAbI task 1 (people move between "
+               "places; \"where is X?\"), most recent sentence first, for memory networks.",
+               (Hyper("people", "int", 4, low=1), Hyper("places", "int", 6, low=1),
+                Hyper("sentences", "int", 10, low=2), Hyper("memory", "int", 10, low=2),
+                *_sizes(1000)), _single_fact_fields),
+    DataSource("markov_text", "A random second-order Markov chain over `symbols` symbols "
+               "(Dirichlet(`concentration`) transitions from seed): next-symbol fields with a "
+               "known entropy rate.",
+               (Hyper("symbols", "int", 8, low=2, high=26),
+                Hyper("concentration", "float", 0.3, low=0, low_open=True),
+                Hyper("context", "int", 32, low=2), *_sizes(5000)),
+               lambda a: {"x": _t(a["context"], dtype="i32"), "y": _t(a["context"], dtype="i32"),
+                          "scored": _t(a["context"])}),
 ]}
 
 # `labelled=` on the sources with class labels (semi-supervised learning; data/semisup.py).

@@ -20,21 +20,23 @@ import numpy as np
 
 from nndsl import paths
 from nndsl.data import encoding as encodings
-from nndsl.data import images, table
+from nndsl.data import images, table, text
 from nndsl.data.catalog import SPLITS, B
 from nndsl.data.encoding import Encoding
 from nndsl.data.sources import Splits, split_fraction
 from nndsl.data.table import DataError, Table, shown
 from nndsl.ir import TensorType
 
-FILE_SOURCES = ("npz", "csv", "images")
+FILE_SOURCES = ("npz", "csv", "images", "text")
 # The split options every source takes, with the same defaults and ranges (data/catalog.py).
 OPTIONS = {h.name: h.default for h in SPLITS}
 EXAMPLES = {"npz": 'npz("data.npz", x="images", y="labels")',
-            "csv": 'csv("data.csv", y="label")', "images": 'images("pics", size=[32, 32])'}
+            "csv": 'csv("data.csv", y="label")', "images": 'images("pics", size=[32, 32])',
+            "text": 'text("corpus.txt", context=64)'}
 # Each source's own options and their defaults (anything else `name="..."` is a rename).
 SOURCE_OPTIONS = {"npz": {}, "csv": {"onehot": [], "ids": [], "standardize": False},
-                  "images": {"size": [32, 32], "color": "rgb"}}
+                  "images": {"size": [32, 32], "color": "rgb"},
+                  "text": {"context": 64, "vocab": 64, "encoding": "utf-8"}}
 
 
 def _open(path: Path, from_spec: bool):
@@ -106,11 +108,25 @@ def _csv(path: Path, name: str, renames: dict[str, str], options: dict,
     return found, encodings.fit(found, renames, options["onehot"], options["ids"])
 
 
+def _text(path: Path, name: str, renames: dict[str, str], options: dict) -> str:
+    """A text file's text, its options checked (data/text.py)."""
+    if renames:
+        raise DataError(text.OPTION, f"text(...) gives the fields x and y and renames "
+                        f"nothing; `{next(iter(renames))}=` is not one of its options "
+                        "(context, vocab, encoding, val, test, seed)")
+    text.check_options(options)
+    with _open(path, True) as raw:
+        return text.decode(raw.read(), name, options)
+
+
 def fields(kind: str, path: Path, renames: dict[str, str], options: dict | None = None,
            name: str | None = None) -> dict[str, TensorType]:
     """The fields a file gives, by the names the model sees. Raises OSError/ValueError
     (DataError: located at a row of the file, or a bad option)."""
     options = {**SOURCE_OPTIONS[kind], **(options or {})}
+    if kind == "text":
+        _text(path, name or path.name, renames, options)
+        return text.fields(options)
     if kind == "images":
         if renames:
             raise DataError(images.OPTION, f"images(...) gives the fields x and y and renames "
@@ -177,7 +193,9 @@ def load_splits(kind: str, values: dict) -> tuple[dict[str, np.ndarray], Splits]
     path, name = values["path"], values.get("file", values["path"].name)
     options = {k: values[k] for k in SOURCE_OPTIONS[kind] if k in values}
     enc = None
-    if kind == "images":
+    if kind == "text":
+        arrays, enc = text.load(_text(path, name, values["renames"], options), options)
+    elif kind == "images":
         arrays, enc = images.load(path, name, {**SOURCE_OPTIONS[kind], **options})
     elif kind == "csv":
         found, enc = _csv(path, name, values["renames"], {**SOURCE_OPTIONS[kind], **options})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nndsl.data import corrupt, digit_options
+from nndsl.data import babi, corrupt, digit_options, graphs, markov, point_clouds
 from nndsl.data.semisup import keep_label_fraction
 
 Splits = dict[str, dict[str, np.ndarray]]
@@ -24,7 +24,7 @@ def split_fraction(fields: dict[str, np.ndarray], val: float, test: float, seed:
     return {name: {k: v[idx] for k, v in fields.items()} for name, idx in parts.items()}
 
 
-def _split_counts(make, args: dict) -> Splits:
+def split_counts(make, args: dict) -> Splits:
     """Sets with explicit sizes: each split generated from its own seed."""
     return {name: make(args[name], np.random.RandomState(args["seed"] * 3 + i))
             for i, name in enumerate(("train", "val", "test"))}
@@ -72,7 +72,7 @@ def ring(args: dict) -> Splits:
 
     sizes = {"train": args["train"], "val": max(1, args["train"] // 10),
              "test": max(1, args["train"] // 10), "seed": args["seed"]}
-    return _split_counts(make, sizes)
+    return split_counts(make, sizes)
 
 
 def adding(args: dict) -> Splits:
@@ -88,7 +88,7 @@ def adding(args: dict) -> Splits:
         y = (values * marks).sum(1, keepdims=True).astype(np.float32)
         return {"x": np.stack([values, marks], -1), "y": y}
 
-    return _split_counts(make, args)
+    return split_counts(make, args)
 
 
 def reverse(args: dict) -> Splits:
@@ -101,7 +101,7 @@ def reverse(args: dict) -> Splits:
         tgt_in = np.concatenate([np.zeros((n, 1), np.int32), tgt[:, :-1]], 1)
         return {"src": src, "tgt_in": tgt_in, "tgt": tgt}
 
-    return _split_counts(make, args)
+    return split_counts(make, args)
 
 
 def reverse_padded(args: dict) -> Splits:
@@ -121,7 +121,7 @@ def reverse_padded(args: dict) -> Splits:
             y[row, high:high + length] = s[::-1]
         return {"x": x, "y": y}
 
-    return _split_counts(make, args)
+    return split_counts(make, args)
 
 
 def waves(args: dict) -> Splits:
@@ -139,7 +139,7 @@ def waves(args: dict) -> Splits:
         x = shapes[y, np.arange(n)] + args["noise"] * rng.randn(n, length)
         return {"x": x[..., None].astype(np.float32), "y": y.astype(np.int32)}
 
-    return corrupt.apply(_split_counts(make, args), args, classes=3)
+    return corrupt.apply(split_counts(make, args), args, classes=3)
 
 
 def digit_pairs(args: dict) -> Splits:
@@ -180,4 +180,6 @@ def digits_domains(args: dict) -> Splits:
 
 LOADERS = keep_label_fraction({
     f.__name__: f for f in (digits, xor, spirals, ring, adding, reverse, reverse_padded, waves,
-                            digit_pairs, digits_domains)})
+                            digit_pairs, digits_domains, point_clouds.point_clouds,
+                            graphs.karate, graphs.colored_graphs, babi.single_fact,
+                            markov.markov_text)})

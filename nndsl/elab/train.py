@@ -120,7 +120,10 @@ def _data_source(expr: ast.Node, el: Elaborator) -> Config:
         source = config(expr, {**catalog, **{f: () for f in FILE_SOURCES}}, "data source",
                         el.constants)
         semisup.check_fraction(source.values, expr)
-        source.values["fields"] = SOURCES[source.name].fields(source.values)
+        try:
+            source.values["fields"] = SOURCES[source.name].fields(source.values)
+        except DataError as exc:  # options that do not fit together (a story over memory)
+            raise error(exc.code, str(exc), expr.span, hint=exc.hint) from None
         if SPLITS[0] in SOURCES[source.name].hypers:  # fractions (others count examples)
             _check_splits(source.values, source.span)
         return source

@@ -28,7 +28,9 @@ def check_indices(graph: Graph, fields: dict[str, np.ndarray], where: str) -> No
         for rule in REGISTRY[node.op].indexes:
             ref = node.inputs[rule.index]
             name = field_of.get(ref.node)
-            size = rule.size(node.attrs, [graph.type_of(r).shape for r in node.inputs])
+            shapes = [fields[field_of[r.node]].shape if field_of.get(r.node) in fields
+                      else graph.type_of(r).shape for r in node.inputs]  # data's sizes first
+            size = rule.size(node.attrs, shapes)
             if name not in fields or graph.type_of(ref).is_float or not isinstance(size, int):
                 continue  # computed in the graph, soft targets, or a symbolic class count
             _check_field(fields[name], name, where, node, rule, size)
@@ -36,7 +38,7 @@ def check_indices(graph: Graph, fields: dict[str, np.ndarray], where: str) -> No
 
 def _check_field(values: np.ndarray, name: str, where: str, node: Node, rule: Indexes,
                  size: int) -> None:
-    bad = (values < 0) | (values >= size)
+    bad = rule.out_of_range(values, size)
     if not bad.any():
         return
     at = np.unravel_index(int(np.argmax(bad)), values.shape)

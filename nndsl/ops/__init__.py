@@ -8,11 +8,14 @@ from nndsl.ops import (
     attention,
     control,
     energy,
+    graph,
     index,
     layers,
     loss,
+    memory,
     norm,
     pooling,
+    sets,
     shape,
     stochastic,
 )
@@ -21,7 +24,7 @@ from nndsl.ops.base import REQUIRED, Hyper, HyperError, OpDef, OpError, Word
 REGISTRY: dict[str, OpDef] = {}
 
 for _module in (layers, norm, activation, pooling, shape, index, arith, attention, stochastic,
-                loss, control, energy):
+                loss, control, energy, sets, graph, memory):
     for _op in _module.OPS:
         assert _op.name not in REGISTRY, f"op {_op.name} registered twice"
         REGISTRY[_op.name] = _op

@@ -141,7 +141,7 @@ def _key_mask(xs, n_inputs: int):
     return (xs[-1] != 0)[:, None, None, :] if len(xs) > n_inputs else None
 
 
-def _weights(ctx, scores, keep):
+def masked_softmax(ctx, scores, keep):
     """Softmax attention weights over the last axis, exactly zero where `keep` (None: keep
     all; else broadcasting to the scores) is false; a query that may see nothing gets no
     weights at all (zeros, not NaN and not a uniform average over hidden positions)."""
@@ -162,7 +162,7 @@ def _lower_self_attention(ctx, node, xs):
         t = x.shape[1]
         causal = jnp.tril(jnp.ones((t, t), bool))
         keep = causal if keep is None else keep & causal
-    out = _weights(ctx, scores, keep) @ v
+    out = masked_softmax(ctx, scores, keep) @ v
     b, _, t, _ = out.shape
     return out.transpose(0, 2, 1, 3).reshape(b, t, -1) @ p["wo"] + p["bo"]
 
@@ -177,14 +177,14 @@ def _lower_attention(ctx, node, xs):
     if hp["kind"] == "additive":
         hidden = jnp.tanh((q @ p["wq"])[:, :, None, :] + (memory @ p["wk"])[:, None, :, :])
         scores = hidden @ p["v"]                                 # [B, T, S]
-        weights = _weights(ctx, scores, None if keep is None else keep[:, 0])
+        weights = masked_softmax(ctx, scores, None if keep is None else keep[:, 0])
         context = weights @ memory
     else:
         heads = hp["heads"]
         qh = _heads(q @ p["wq"], heads)                          # [B, h, T, M/h]
         kh = _heads(memory, heads)                               # [B, h, S, M/h]
         scores = qh @ kh.transpose(0, 1, 3, 2) / jnp.sqrt(qh.shape[-1]).astype(q.dtype)
-        context = _weights(ctx, scores, keep) @ kh
+        context = masked_softmax(ctx, scores, keep) @ kh
         b, _, t, _ = context.shape
         context = context.transpose(0, 2, 1, 3).reshape(b, t, -1)
     return context[:, 0, :] if single else context

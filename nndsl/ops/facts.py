@@ -31,10 +31,10 @@ class MissingRule(Exception):
 
 @dataclass(frozen=True)
 class Indexes:
-    """Tensor input `index` holds integer indices into an axis, which must lie in [0, size).
+    """Tensor input `index` holds integer indices into an axis, which must lie in [low, size).
 
     The axis is counted by hyperparameter `hyper` (embed's `vocab` rows of its table) or is
-    the last axis of tensor input `into` (the classes of a loss's logits). `noun` names the
+    axis `axis` of tensor input `into` (the last: the classes of a loss's logits). `noun` names the
     indices in errors (ids, labels); `counts` says what the size counts, with `{n}` for it.
     One checker reads this: integer data and `predict` inputs are checked on entry (E081),
     indices computed in the graph under `--check-numerics` (E087). Float values at the input
@@ -46,6 +46,8 @@ class Indexes:
     counts: str
     hyper: str | None = None
     into: int | None = None
+    axis: int = -1  # the axis of input `into` that counts (a graph's nodes: axis 1 of x)
+    low: int = 0  # the lowest valid index (-1 where -1 marks padding: a graph's edges)
 
     def __post_init__(self):
         if (self.hyper is None) == (self.into is None):
@@ -54,11 +56,15 @@ class Indexes:
     def size(self, attrs: dict, shapes: list[tuple]):
         """The size of the indexed axis, from the node's hyperparameters or input shapes
         (a Dim: symbolic sizes cannot be checked statically)."""
-        return attrs[self.hyper] if self.hyper is not None else shapes[self.into][-1]
+        return attrs[self.hyper] if self.hyper is not None else shapes[self.into][self.axis]
+
+    def out_of_range(self, values, size):
+        """Where `values` (a NumPy or JAX array) leave [low, size)."""
+        return (values < self.low) | (values >= size)
 
     def expects(self, node: Node, size: int) -> str:
         """What the op accepts: "`embed(10, 16)` takes ids in [0, 10) (its table has 10 rows)"."""
-        return (f"`{call_text(node)}` takes {self.noun} in [0, {size}) "
+        return (f"`{call_text(node)}` takes {self.noun} in [{self.low}, {size}) "
                 f"({self.counts.format(n=size)})")
 
 

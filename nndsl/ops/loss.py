@@ -119,6 +119,10 @@ _OPS = [
     _metric("accuracy", "Fraction of argmax(logits) equal to the labels (of the positions "
             "`mask` holds, when given).", ("logits", "labels"), _metric_classes,
             indexes=_CLASSES, masked=True),
+    _metric("perplexity", "exp of the mean cross-entropy of logits against integer labels "
+            "(of the positions `mask` holds, when given): a language model's perplexity.",
+            ("logits", "labels"), _metric_classes, direction="min", indexes=_CLASSES,
+            masked=True),
     _metric("binary_accuracy", "Fraction of (logits > 0) equal to the targets.",
             ("logits", "targets"), _elementwise_pair),
     _metric("top_k", "Fraction of labels among the k largest logits (of the positions "
@@ -248,7 +252,9 @@ OPS = with_lowerings(_OPS, {
     "mae": _elementwise_loss(lambda jnp, a, b: jnp.abs(a - b)),
     "hinge": _elementwise_loss(lambda jnp, a, b: jnp.maximum(0, 1 - a * b)),
     "margin_ranking": _margin_ranking, "contrastive": _contrastive, "kl_normal": _kl_normal,
-    "distill": _distill, "accuracy": _accuracy, "binary_accuracy": _binary_accuracy,
+    "distill": _distill, "accuracy": _accuracy,
+    "perplexity": lambda ctx, node, xs: ctx.jnp.exp(_cross_entropy(ctx, node, xs)),
+    "binary_accuracy": _binary_accuracy,
     "top_k": _top_k,
     "l1": _regulariser(lambda jnp, w: jnp.sum(jnp.abs(w))),
     "l2": _regulariser(lambda jnp, w: 0.5 * jnp.sum(w * w)),
