@@ -39,6 +39,13 @@ The sweep's directory gets sweep.csv and sweep.json (a row per trial: settings, 
 value, best epoch, run directory), rewritten as each trial ends; in a pipe or log file each
 finished trial is one line and the final table is plain text.
 
+`method = tpe` (Optuna, `pip install 'nndsl[search]'`): each trial's values come from a
+TPE model of the trials so far (after a random quarter of the budget); `pruner = median`
+(default) or `asha` stops a trial whose per-epoch monitored value lags (`none`: never);
+the study lives in --storage URL, the sweep's `storage`, else SQLite in the sweep
+directory. A rerun resumes the study; another `nndsl sweep` on the same storage joins it
+(the trial budget is the study's; no trial runs twice). Bad URL: E280; no Optuna: E281.
+
 example:  nndsl sweep specs/mlp_digits.nn --trials 4 --epochs 20
 """
 

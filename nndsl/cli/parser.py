@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--epochs", type=_positive, help="override each trial's epochs")
     sweep.add_argument("--seed", type=int, help="draws of the trials (default: the train seed)")
     sweep.add_argument("--out", help="the sweep's directory (default runs/<spec>-sweep)")
+    sweep.add_argument("--storage", metavar="URL", help="method = tpe: the study's database "
+                       "(default sqlite:///<sweep dir>/study.db); another sweep on the same "
+                       "URL joins the study")
     parallel.add_device_arguments(sweep, "train every trial on N devices (all: every one), "
                                   "as train --devices does")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
