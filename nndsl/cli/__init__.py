@@ -144,11 +144,11 @@ def _guard(args) -> None:
 
 
 def _run(args) -> int:
-    from nndsl.cli import starter, static, trained
+    from nndsl.cli import probes, starter, static, trained
 
     name = {"eval": "evaluate"}.get(args.command, args.command)
     module = starter if name in starter.COMMANDS else static if hasattr(static, name) else \
-        trained
+        probes if name in probes.COMMANDS else trained
     try:
         return getattr(module, name)(args)
     except SpecError as exc:

@@ -16,6 +16,7 @@ from nndsl.cli.helptext import (
     SWEEP_HELP,
     TRAIN_HELP,
 )
+from nndsl.cli.probes import probe_commands
 
 
 def _parse_set(text: str) -> tuple[str, object]:
@@ -132,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--tol", type=float, default=1e-5, metavar="T",
                            help="largest relative error accepted (default 1e-5)")
     gradcheck.add_argument("--seed", type=int, default=0, help="for inputs and entries")
+    gradcheck.add_argument("--order", type=int, choices=(1, 2), default=1,
+                           help="2: Hessian-vector products against finite differences of "
+                           "gradients, over --samples random directions (default 1)")
     sweep = sub.add_parser("sweep", help="search hyperparameters (the spec's sweep section)",
                            description=SWEEP_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "as train --devices does")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
     _starter_commands(sub)
+    probe_commands(sub, _common)
     return parser
 
 
