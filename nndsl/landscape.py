@@ -104,16 +104,19 @@ def plot_contour(path: Path, coords, values, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.colors import LogNorm, Normalize
+
     fig, ax = plt.subplots(figsize=(5.5, 4.6))
     finite = values[np.isfinite(values)]
     low, high = max(finite.min(), 1e-8), max(finite.max(), 1e-7)
-    levels = np.geomspace(low, high, 25) if high / low > 10 else np.linspace(low, high, 25)
-    shown = ax.contourf(coords, coords, np.clip(values, low, high), levels=levels,
-                        cmap="viridis")
-    ax.contour(coords, coords, np.clip(values, low, high), levels=levels[::3], colors="white",
-               linewidths=0.5)
+    wide = high / low > 10  # colours and levels on a log scale when the loss spans decades
+    levels = np.geomspace(low, high, 25) if wide else np.linspace(low, high, 25)
+    norm = LogNorm(low, high) if wide else Normalize(low, high)
+    clipped = np.clip(values, low, high)
+    shown = ax.contourf(coords, coords, clipped, levels=levels, norm=norm, cmap="viridis")
+    ax.contour(coords, coords, clipped, levels=levels[::3], colors="white", linewidths=0.5)
     ax.plot([0], [0], marker="*", color="red", markersize=10)
-    fig.colorbar(shown, ax=ax, label="training loss")
+    fig.colorbar(shown, ax=ax, label="training loss", format="%.3g")
     ax.set(xlabel="direction 1 (filter-normalised)", ylabel="direction 2", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
