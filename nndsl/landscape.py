@@ -103,7 +103,6 @@ def plot_contour(path: Path, coords, values, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.colors import LogNorm, Normalize
 
     fig, ax = plt.subplots(figsize=(5.5, 4.6))
