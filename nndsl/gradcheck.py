@@ -56,24 +56,31 @@ def gradcheck(graph: Graph, samples: int = 4, tol: float = 1e-5, seed: int = 0,
     """Compare analytic and numeric gradients on `samples` entries of every parameter tensor."""
     rng = np.random.RandomState(seed)
     with jax.enable_x64(True):
-        compiled = Compiled(graph, exact_gradients=True)
-        params, state = compiled.init(seed)
-        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
-        state = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), state)
-        inputs = {k: jnp.asarray(v) for k, v in _random_inputs(graph, rng).items()}
-        key = jax.random.PRNGKey(seed)
-        shapes = jax.eval_shape(lambda p: compiled.apply(p, state, inputs, key, True)[0], params)
-        projections = {k: jnp.asarray(rng.standard_normal(s.shape)) for k, s in shapes.items()
-                       if jnp.issubdtype(s.dtype, jnp.floating)}
-
-        @jax.jit
-        def scalar(p):
-            outputs = compiled.apply(p, state, inputs, key, True)[0]
-            return sum(jnp.vdot(outputs[k], r) for k, r in projections.items())
-
+        scalar, params = projected_scalar(graph, seed, rng)
         analytic = jax.grad(scalar)(params)
         return [_check_tensor(scalar, params, analytic, layer, name, samples, tol, eps, rng)
                 for layer in sorted(params) for name in sorted(params[layer])]
+
+
+def projected_scalar(graph: Graph, seed: int, rng: np.random.RandomState):
+    """The jitted function gradcheck differentiates (a random projection of the outputs on
+    random inputs, float64: call it under `jax.enable_x64`) and the parameters at `seed`."""
+    compiled = Compiled(graph, exact_gradients=True)
+    params, state = compiled.init(seed)
+    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+    state = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), state)
+    inputs = {k: jnp.asarray(v) for k, v in _random_inputs(graph, rng).items()}
+    key = jax.random.PRNGKey(seed)
+    shapes = jax.eval_shape(lambda p: compiled.apply(p, state, inputs, key, True)[0], params)
+    projections = {k: jnp.asarray(rng.standard_normal(s.shape)) for k, s in shapes.items()
+                   if jnp.issubdtype(s.dtype, jnp.floating)}
+
+    @jax.jit
+    def scalar(p):
+        outputs = compiled.apply(p, state, inputs, key, True)[0]
+        return sum(jnp.vdot(outputs[k], r) for k, r in projections.items())
+
+    return scalar, params
 
 
 def _check_tensor(scalar, params, analytic, layer, name, samples, tol, eps, rng):

@@ -21,6 +21,11 @@ WHAT = {
     "adamw": "Adam with decoupled weight decay (`optax.adamw`).",
     "adagrad": "Adagrad (`optax.adagrad`).",
     "rmsprop": "RMSProp (`optax.rmsprop`); `momentum=0` means none.",
+    "sgd_hd": "SGD whose learning rate is learned by hypergradient descent (Baydin et al. "
+              "2018): `lr` is where it starts, `hyper_lr` the step of its own gradient; "
+              "logged as `lr` in metrics.csv; no schedule (docs/optimisation.md).",
+    "adam_hd": "Adam whose learning rate is learned by hypergradient descent (Adam-HD, "
+               "Baydin et al. 2018), as `sgd_hd`.",
     "constant": "The optimizer's `lr` throughout (the same as no schedule).",
     "step": "`lr` times `factor` every `every` epochs (a staircase).",
     "exponential": "`lr` times `decay` per epoch, smoothly from step to step.",

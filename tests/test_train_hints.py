@@ -26,7 +26,7 @@ def _plan_error(write_spec, line: str):
       "did you mean `lr`? (nndsl's name for `learning_rate`)")),
     ("optimizer = adam(lr=0.1, momentum=0.9)",
      ("E022", 4, 28, "`adam` has no argument `momentum`",
-      "`momentum` is an argument of sgd, rmsprop; `adam` takes lr, b1, b2, eps")),
+      "`momentum` is an argument of sgd, rmsprop, sgd_hd; `adam` takes lr, b1, b2, eps")),
     ("optimizer = adam(); early_stopping = patience(patience=3)",
      ("E022", 4, 49, "`patience` has no argument `patience`",
       "did you mean `epochs`? (nndsl's name for `patience`)")),

@@ -144,11 +144,12 @@ def _guard(args) -> None:
 
 
 def _run(args) -> int:
-    from nndsl.cli import probe, starter, static, trained
+    from nndsl.cli import curvature, probe, starter, static, trained
 
     name = {"eval": "evaluate"}.get(args.command, args.command)
     module = starter if name in starter.COMMANDS else probe if name in probe.COMMANDS else \
-        static if hasattr(static, name) else trained
+        static if hasattr(static, name) else \
+        curvature if name in curvature.COMMANDS else trained
     try:
         return getattr(module, name)(args)
     except SpecError as exc:

@@ -41,6 +41,13 @@ The sweep's directory gets sweep.csv and sweep.json (a row per trial: settings, 
 value, best epoch, run directory), rewritten as each trial ends; in a pipe or log file each
 finished trial is one line and the final table is plain text.
 
+`method = tpe` (Optuna, `pip install 'nndsl[search]'`): each trial's values come from a
+TPE model of the trials so far (after a random quarter of the budget); `pruner = median`
+(default) or `asha` stops a trial whose per-epoch monitored value lags (`none`: never);
+the study lives in --storage URL, the sweep's `storage`, else SQLite in the sweep
+directory. A rerun resumes the study; another `nndsl sweep` on the same storage joins it
+(the trial budget is the study's; no trial runs twice). Bad URL: E280; no Optuna: E281.
+
 example:  nndsl sweep specs/mlp_digits.nn --trials 4 --epochs 20
 """
 
@@ -52,7 +59,13 @@ finite differences on N random entries of every parameter tensor. Prints one row
 any exceeds the tolerance. Stochastic ops run with a fixed key; ops through which no gradient
 flows are listed, not differenced.
 
+--order 2 checks second derivatives: for --samples random directions v, the Hessian-vector
+product H v (forward over reverse, which differentiates every derivative rule, custom ones
+included) against (grad(p + eps v) - grad(p - eps v)) / 2 eps, eps = 1e-7, every entry of
+every parameter tensor compared (docs/optimisation.md).
+
 example:  nndsl gradcheck specs/lstm_adding.nn --model LSTMAdder --set T=5
+          nndsl gradcheck specs/lenet5.nn --model DigitsLeNet --order 2
 """
 
 RENDER_HELP = """\
@@ -184,4 +197,29 @@ with their predictions; and the results as JSON beside it (<spec>-attack.json). 
 docs/inspect.md; adversarial training is the train setting `adversarial` (docs/train.md).
 
 example:  nndsl attack specs/lenet5.nn --method fgsm,pgd --eps 0.05,0.1,0.2
+"""
+
+HESSIAN_HELP = """\
+The largest eigenvalues of the Hessian of a trained run's training loss at its best
+parameters: the sharpness of the minimum (a flat minimum has small ones). Lanczos iteration
+on Hessian-vector products (forward over reverse), with full reorthogonalisation; the loss
+is the train section's, in evaluation mode, over the first --examples training examples.
+Prints the eigenvalues and writes RUN/hessian.json (eigenvalues, examples, iterations,
+loss). docs/optimisation.md.
+
+example:  nndsl hessian specs/mlp_digits.nn --run runs/mlp_digits-MLP --top 5
+"""
+
+LANDSCAPE_HELP = """\
+The training loss around a run's best parameters (Li et al. 2018, "Visualizing the loss
+landscape of neural nets"): along --dims random Gaussian directions, filter-normalised (each
+filter, i.e. output unit, of each weight tensor scaled to that filter's norm in the
+parameters; biases and other 1-D tensors not moved), on a grid of --steps points from
+-reach to reach per direction. 1 direction: a line plot; 2: a contour plot. The loss is the
+train section's in evaluation mode over the whole training split, so the centre of the grid
+is exactly the run's training loss (`nndsl eval --split train`). --to DIR2: the loss along
+the straight line from this run's parameters (t = 0) to another run's (t = 1) instead.
+Writes RUN/landscape-1d|2d|line.png and .npz (coordinates and the raw grid of losses).
+
+example:  nndsl landscape specs/lenet5.nn --run runs/lenet5-DigitsLeNet --dims 2 --steps 21
 """

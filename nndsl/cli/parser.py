@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nndsl import sampling_text
 from nndsl.cli import parallel
+from nndsl.cli.curvature import probe_commands
 from nndsl.cli.helptext import (
     CHECK_HELP,
     EXPORT_HELP,
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--tol", type=float, default=1e-5, metavar="T",
                            help="largest relative error accepted (default 1e-5)")
     gradcheck.add_argument("--seed", type=int, default=0, help="for inputs and entries")
+    gradcheck.add_argument("--order", type=int, choices=(1, 2), default=1,
+                           help="2: Hessian-vector products against finite differences of "
+                           "gradients, over --samples random directions (default 1)")
     sweep = sub.add_parser("sweep", help="search hyperparameters (the spec's sweep section)",
                            description=SWEEP_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,11 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--epochs", type=_positive, help="override each trial's epochs")
     sweep.add_argument("--seed", type=int, help="draws of the trials (default: the train seed)")
     sweep.add_argument("--out", help="the sweep's directory (default runs/<spec>-sweep)")
+    sweep.add_argument("--storage", metavar="URL", help="method = tpe: the study's database "
+                       "(default sqlite:///<sweep dir>/study.db); another sweep on the same "
+                       "URL joins the study")
     parallel.add_device_arguments(sweep, "train every trial on N devices (all: every one), "
                                   "as train --devices does")
     sweep.add_argument("--runs", default="runs", help="where run directories live")
     add_probe_commands(sub, _common, _positive, _non_negative)
     _starter_commands(sub)
+    probe_commands(sub, _common)
     return parser
 
 

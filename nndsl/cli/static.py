@@ -321,13 +321,20 @@ def gradcheck(args) -> int:
     """`nndsl gradcheck`: analytic against numeric gradients per parameter tensor, float64."""
     from nndsl.gradcheck import gradcheck as check_gradients
     from nndsl.gradcheck import non_differentiable_ops
+    from nndsl.hessian import gradcheck_order2
 
     spec = _spec(args)
     name = spec.resolve(args.model)
     graph = spec.network(name)
-    rows = check_gradients(graph, args.samples, args.tol, args.seed)
-    table = _table(f"{name}: jax.grad against central differences (float64)")
-    for column in ("parameter tensor", "entries", "max abs error", "max rel error", ""):
+    if args.order == 2:
+        rows = gradcheck_order2(graph, args.samples, args.tol, args.seed)
+        title, counted = "Hessian-vector products against differences of gradients", \
+            "directions"
+    else:
+        rows = check_gradients(graph, args.samples, args.tol, args.seed)
+        title, counted = "jax.grad against central differences", "entries"
+    table = _table(f"{name}: {title} (float64)")
+    for column in ("parameter tensor", counted, "max abs error", "max rel error", ""):
         table.add_column(column, justify="left" if column == "parameter tensor" else "right")
     for row in rows:
         table.add_row(row.key, str(row.checked), f"{row.max_abs:.2e}", f"{row.max_rel:.2e}",

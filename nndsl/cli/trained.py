@@ -224,10 +224,15 @@ def sweep(args) -> int:
     count = args.trials or (entries["trials"].values["value"] if "trials" in entries else 10)
     out = Path(args.out or Path(args.runs) / f"{Path(args.file).stem}-sweep")
     seed = plan.settings["seed"] if args.seed is None else args.seed
-    trials = plan_trials(entries, count, seed, out)
     console = _console()
-    console.print(f"sweep: {len(trials)} trials of {plan.model or 'train'} → {out}")
-    _run_trials(args, trials, out, console)
+    console.print(f"sweep: {count} trials of {plan.model or 'train'} → {out}")
+    if "method" in entries and str(entries["method"].values["value"]) == "tpe":
+        from nndsl.cli.study import run_tpe
+
+        trials = run_tpe(args, entries, plan, count, seed, out, _trial_args(args), console)
+    else:
+        trials = plan_trials(entries, count, seed, out)
+        _run_trials(args, trials, out, console)
     best = ranked(trials)
     if not best:
         print("sweep: no trial finished", file=sys.stderr)
@@ -241,7 +246,7 @@ def sweep(args) -> int:
         console.print("\n".join([f"{title}:", *plain_table(best)]), markup=False)
     console.print(f"sweep.csv, sweep.json: {out}")
     console.print("best: " + " ".join(best[0].set_args))
-    return 0 if len(best) == len(trials) else 1
+    return 1 if any(t.status == "failed" for t in trials) else 0
 
 
 def _run_trials(args, trials, out, console) -> None:

@@ -8,7 +8,11 @@ from nndsl.elab.interp import Elaborator
 from nndsl.source import did_you_mean, error
 
 SWEEP_DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
-SWEEP_METHODS = ("random", "grid")
+SWEEP_METHODS = ("random", "grid", "tpe")
+# Early stopping of bad trials, fed by each epoch's monitored value (method = tpe only).
+SWEEP_PRUNERS = ("median", "asha", "none")
+# Entries that configure the search rather than name a swept constant.
+SWEEP_SETTINGS = ("trials", "method", "pruner", "storage")
 # A sweep runs one training per trial: more than this is a mistake, refused before planning.
 MAX_TRIALS = 10_000
 
@@ -18,7 +22,7 @@ def check_sweep(el: Elaborator, sweep: ast.Sweep) -> dict[str, Config]:
     entries = {}
     for f in sweep.fields:
         name = f.name.id
-        if name in ("trials", "method"):
+        if name in SWEEP_SETTINGS:
             entries[name] = Config(name, {"value": literal(f.value, {})}, f.span)
             continue
         if name not in el.program.lets:
@@ -27,7 +31,28 @@ def check_sweep(el: Elaborator, sweep: ast.Sweep) -> dict[str, Config]:
         entries[name] = _distribution(f.value)
     _check_trials(entries.get("trials"))
     _check_method(entries)
+    _check_study_settings(entries)
     return entries
+
+
+def _check_study_settings(entries: dict[str, Config]) -> None:
+    """`pruner` is one of SWEEP_PRUNERS and `storage` a text URL; both need method = tpe
+    (random and grid sweeps keep no study)."""
+    method = entries.get("method")
+    tpe = method is not None and str(method.values["value"]) == "tpe"
+    for key in ("pruner", "storage"):
+        if key in entries and not tpe:
+            raise error("E282", f"`{key}` applies to a model-based sweep only",
+                        entries[key].span, hint="add `method = tpe` to the sweep section")
+    pruner = entries.get("pruner")
+    if pruner is not None and str(pruner.values["value"]) not in SWEEP_PRUNERS:
+        name = str(pruner.values["value"])
+        raise error("E282", f"`pruner` is one of {', '.join(SWEEP_PRUNERS)}, not `{name}`",
+                    pruner.span, hint=did_you_mean(name, SWEEP_PRUNERS))
+    storage = entries.get("storage")
+    if storage is not None and not isinstance(storage.values["value"], str):
+        raise error("E282", "`storage` is a database URL in quotes, e.g. "
+                    "\"sqlite:///runs/study.db\"", storage.span)
 
 
 def _check_trials(trials: Config | None) -> None:
@@ -53,7 +78,7 @@ def _check_method(entries: dict[str, Config]) -> None:
         return
     size = 1
     for key, entry in entries.items():
-        if key in ("trials", "method"):
+        if key in SWEEP_SETTINGS:
             continue
         if entry.name != "choice":
             raise error("E069", f"a grid sweep takes only choice(...) entries; `{key}` is "

@@ -24,6 +24,7 @@ from nndsl.elab.config import Config, argument, config, literal
 from nndsl.elab.definitions import run_network
 from nndsl.elab.init_load import InitLoad, pretrained_inits
 from nndsl.elab.interp import Elaborator
+from nndsl.elab.learned import check_learned_rate
 from nndsl.elab.prune import check_prune
 from nndsl.elab.settable import STEP_CALLS, set_call, set_setting, setting_hint
 from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
@@ -258,6 +259,7 @@ def _objective(el, network: str | None, fields, span, inherited=()) -> Objective
         raise SpecError(report.diagnostics)
     optimizer = _optional(fields, "optimizer", el, network, inherited)
     schedule = _optional(fields, "schedule", el, network, inherited)
+    check_learned_rate(optimizer, schedule)
     return Objective(network, loss.ref, keys, optimizer, schedule, report)
 
 

@@ -41,9 +41,15 @@ OPTIMIZERS: dict[str, tuple[Hyper, ...]] = {
     "adagrad": (_LR, _EPS),
     "rmsprop": (_LR, Hyper("decay", "float", 0.9, low=0, high=1, high_open=True),
                 Hyper("momentum", "float", 0.0, low=0, high=1, high_open=True), _EPS),
+    # Learned learning rates (hypergradient descent, nndsl/fit/hypergrad.py): `lr` is where
+    # the rate starts, `hyper_lr` the step of its own gradient descent (Baydin et al. 2018).
+    "sgd_hd": (_LR, Hyper("momentum", "float", 0.0, low=0, high=1, high_open=True),
+               Hyper("hyper_lr", "float", 1e-3, low=0)),
+    "adam_hd": (_LR, _B1, _B2, _EPS, Hyper("hyper_lr", "float", 1e-7, low=0)),
 }
 # Optimizer state per parameter, in copies of the parameters (for memory estimates).
-OPTIMIZER_SLOTS = {"sgd": 1, "adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 2}
+OPTIMIZER_SLOTS = {"sgd": 1, "adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 2,
+                   "sgd_hd": 2, "adam_hd": 3}
 
 SCHEDULES: dict[str, tuple[Hyper, ...]] = {
     "constant": (),

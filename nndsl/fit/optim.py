@@ -5,6 +5,7 @@ from __future__ import annotations
 import optax
 
 from nndsl.elab import Config
+from nndsl.fit.hypergrad import learned
 
 
 def learning_rate(lr: float, schedule: Config | None, steps_per_epoch: int, epochs: int):
@@ -26,18 +27,24 @@ def optimizer(config: Config, schedule: Config | None, steps_per_epoch: int, epo
               clip: float | None) -> optax.GradientTransformation:
     """The optax transformation for `optimizer = name(...)` with its schedule and clipping."""
     v = config.values
-    lr = learning_rate(v["lr"], schedule, steps_per_epoch, epochs)
-    if config.name == "sgd":
+    # A learned rate starts at `lr` and takes no schedule (checked: E283).
+    core = learned(config.name, v, v["lr"]) or \
+        _first_order(config.name, v, learning_rate(v["lr"], schedule, steps_per_epoch, epochs))
+    return optax.chain(optax.clip_by_global_norm(clip), core) if clip else core
+
+
+def _first_order(name: str, v: dict, lr) -> optax.GradientTransformation:
+    """optax's optimizer `name` with rate (or schedule) `lr`."""
+    if name == "sgd":
         core = optax.sgd(lr, momentum=v["momentum"] or None, nesterov=v["nesterov"])
         if v["weight_decay"]:
             core = optax.chain(optax.add_decayed_weights(v["weight_decay"]), core)
-    elif config.name == "adam":
-        core = optax.adam(lr, b1=v["b1"], b2=v["b2"], eps=v["eps"])
-    elif config.name == "adamw":
-        core = optax.adamw(lr, b1=v["b1"], b2=v["b2"], eps=v["eps"],
+        return core
+    if name == "adam":
+        return optax.adam(lr, b1=v["b1"], b2=v["b2"], eps=v["eps"])
+    if name == "adamw":
+        return optax.adamw(lr, b1=v["b1"], b2=v["b2"], eps=v["eps"],
                            weight_decay=v["weight_decay"])
-    elif config.name == "adagrad":
-        core = optax.adagrad(lr, eps=v["eps"])
-    else:
-        core = optax.rmsprop(lr, decay=v["decay"], eps=v["eps"], momentum=v["momentum"] or None)
-    return optax.chain(optax.clip_by_global_norm(clip), core) if clip else core
+    if name == "adagrad":
+        return optax.adagrad(lr, eps=v["eps"])
+    return optax.rmsprop(lr, decay=v["decay"], eps=v["eps"], momentum=v["momentum"] or None)

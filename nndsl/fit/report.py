@@ -268,12 +268,16 @@ def plot(run_dir: Path, rows: list[dict]) -> None:
 
     keys = [k for k in rows[0] if k not in NOT_FIGURES]
     losses = [k for k in keys if "loss" in k]
-    metrics = [k for k in keys if "loss" not in k]
-    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(11 if metrics else 6, 4),
-                             squeeze=False)
+    rates = [k for k in keys if k == "lr" or k.startswith("lr_")]  # learned rates
+    metrics = [k for k in keys if "loss" not in k and k not in rates]
+    panels = [(losses, "loss"), *([(metrics, "metrics")] if metrics else []),
+              *([(rates, "learning rate")] if rates else [])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 if len(panels) == 1 else
+                                                      5.5 * len(panels), 4), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    for ax, group, title in ((axes[0][0], losses, "loss"),
-                             *(((axes[0][1], metrics, "metrics"),) if metrics else ())):
+    for ax, (group, title) in zip(axes[0], panels):
+        if group is rates and all(r[k] > 0 for r in rows for k in rates):
+            ax.set_yscale("log")
         for key in group:
             values = [r[key] for r in rows]
             if all(math.isfinite(v) for v in values):

@@ -23,6 +23,7 @@ from nndsl.data import encoding as data_encoding
 from nndsl.elab import TrainPlan
 from nndsl.fit import checkpoint, devices, explog, rundir
 from nndsl.fit.gibbs_picture import write_gibbs_pictures
+from nndsl.fit.hypergrad import learned_rates
 from nndsl.fit.loop import (
     History,
     Trainer,
@@ -203,7 +204,8 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
         for epoch in range(first_epoch, epochs + 1):
             params, state, opt_states, train_losses = _epoch(
                 trainer, params, state, opt_states, seed, epoch, epochs, options, reporter)
-            row = _row(trainer, epoch, train_losses, params, state, started)
+            row = _row(trainer, epoch, train_losses, params, state, started,
+                       learned_rates(trainer.loss_names, opt_states))
             history.rows.append(row)
             monitor, value = monitored_value(plan, row)
             reporter.on_epoch(history.rows)
@@ -300,10 +302,11 @@ def _non_finite(trainer: Trainer, params, state, order, base, step: int, epoch: 
             f"non-finite output: {where}")
 
 
-def _row(trainer: Trainer, epoch, train_losses, params, state, started) -> dict:
+def _row(trainer: Trainer, epoch, train_losses, params, state, started, rates) -> dict:
     row = {"epoch": epoch}
     row.update({f"train_{name}": value for name, value in zip(trainer.loss_names, train_losses)})
     row.update({f"val_{k}": v for k, v in trainer.evaluate(params, state, "val").items()})
+    row.update(rates)  # learned learning rates (fit/hypergrad.py), when an optimizer has one
     row["seconds"] = round(time.perf_counter() - started, 2)
     return row
 

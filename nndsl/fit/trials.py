@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nndsl.elab import Config
+from nndsl.elab.sweep import SWEEP_SETTINGS
 
 
 @dataclass
@@ -60,9 +61,14 @@ def _sample(dist: Config, rng: np.random.RandomState):
     return int(rng.randint(low, high + 1))
 
 
+def search_space(entries: dict[str, Config]) -> dict[str, Config]:
+    """The swept constants and their distributions (the sweep's settings left out)."""
+    return {k: v for k, v in entries.items() if k not in SWEEP_SETTINGS}
+
+
 def plan_trials(entries: dict[str, Config], trials: int, seed: int, out: Path) -> list[Trial]:
     """The trials' values: seeded random draws, or the grid of every `choice`."""
-    space = {k: v for k, v in entries.items() if k not in ("trials", "method")}
+    space = search_space(entries)
     method = entries.get("method")
     if method is not None and str(method.values["value"]) == "grid":  # checked by check_sweep
         combos = itertools.product(*(v.values["values"] for v in space.values()))
@@ -73,6 +79,16 @@ def plan_trials(entries: dict[str, Config], trials: int, seed: int, out: Path) -
     return [Trial(i, values, out / f"trial-{i:03d}") for i, values in enumerate(draws)]
 
 
+def train_command(trial: Trial, spec: Path, train: str | None, epochs: int | None,
+                  extra: tuple[str, ...] = ()) -> list[str]:
+    """The `nndsl train` command of one trial, in its own run directory."""
+    # A trial that did not finish before (failed, interrupted) is trained again from the start.
+    command = [sys.executable, "-m", "nndsl", "train", str(spec), "--quiet", "--overwrite",
+               "--out", str(trial.run_dir), *extra, *trial.set_args]
+    command += ["--train", train] if train else []
+    return command + (["--epochs", str(epochs)] if epochs else [])
+
+
 def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None,
               extra: tuple[str, ...] = ()) -> Trial:
     """Train one trial in its own process (unless its results already exist)."""
@@ -81,12 +97,8 @@ def run_trial(trial: Trial, spec: Path, train: str | None, epochs: int | None,
         trial.result, trial.status = json.loads(results.read_text()), "done (earlier)"
         return trial
     trial.status = "running"
-    # A trial that did not finish before (failed, interrupted) is trained again from the start.
-    command = [sys.executable, "-m", "nndsl", "train", str(spec), "--quiet", "--overwrite",
-               "--out", str(trial.run_dir), *extra, *trial.set_args]
-    command += ["--train", train] if train else []
-    command += ["--epochs", str(epochs)] if epochs else []
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(train_command(trial, spec, train, epochs, extra),
+                          capture_output=True, text=True)
     if done.returncode == 0 and results.is_file():
         trial.result, trial.status = json.loads(results.read_text()), "done"
     else:
