@@ -65,8 +65,9 @@ def hessian(args) -> int:
     from nndsl.cli.static import _spec
     from nndsl.fit.runloss import RunLoss
     from nndsl.hessian import top_eigenvalues
+    from nndsl.runs import best_checkpoint
 
-    run = RunLoss(_spec(args), args.run, args.train, args.model)
+    run = RunLoss(_spec(args), best_checkpoint(args.run), args.train, args.model)
     loss = run.on_examples(args.examples)
     values = top_eigenvalues(loss, run.params, args.top, args.iters)
     examples = min(args.examples, run.trainer.n_train)
@@ -92,12 +93,13 @@ def landscape(args) -> int:
     from nndsl import landscape as scape
     from nndsl.cli.static import _spec
     from nndsl.fit.runloss import RunLoss
+    from nndsl.runs import best_checkpoint
 
     spec = _spec(args)
-    run = RunLoss(spec, args.run, args.train, args.model)
+    run = RunLoss(spec, best_checkpoint(args.run), args.train, args.model)
     out = Path(args.run)
     if args.to:
-        other = RunLoss(spec, args.to, args.train, args.model)
+        other = RunLoss(spec, best_checkpoint(args.to), args.train, args.model)
         ts, values = scape.between(run.full, run.params, other.params, args.steps)
         scape.plot_line(out / "landscape-line.png", ts, values, f"t: {args.run} (0) → "
                         f"{args.to} (1)", "training loss between two runs", marks=(0, 1))

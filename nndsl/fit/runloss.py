@@ -18,15 +18,14 @@ from nndsl.fit.training import Training
 
 
 class RunLoss:
-    """The training loss of a run's best checkpoint, over the whole split or a batch."""
+    """The training loss at a run's checkpoint (its best.ckpt: `nndsl.runs.best_checkpoint`),
+    over the whole split or a batch."""
 
-    def __init__(self, spec, run_dir: str | Path, train: str | None = None,
+    def __init__(self, spec, saved: str | Path, train: str | None = None,
                  model: str | None = None):
-        from nndsl.runs import best_checkpoint
-
         self.task = Training(spec.plan(train, model), training=False)
         self.trainer = self.task.trainer
-        saved = checkpoint.matching(best_checkpoint(run_dir), self.trainer.compiled)
+        saved = checkpoint.matching(saved, self.trainer.compiled)
         self.params = jax.tree.map(jnp.asarray, saved["params"])
         self.state = jax.tree.map(jnp.asarray, saved["state"])
 
