@@ -51,7 +51,8 @@ def _odd_steps(text: str) -> int:
 
 
 def _run_options(parser) -> None:
-    parser.add_argument("--run", required=True, metavar="DIR", help="the trained run")
+    parser.add_argument("--run", metavar="DIR", help="the trained run (default: the spec's "
+                        "newest run)")
     parser.add_argument("--train", help="the train section the run trained")
     parser.add_argument("--model", help="the network, when the run trained another")
     parser.add_argument("--runs", default="runs", help="where run directories live")
@@ -63,11 +64,14 @@ def hessian(args) -> int:
     from pathlib import Path
 
     from nndsl.cli.static import _spec
+    from nndsl.cli.trained import _run_of
     from nndsl.fit.runloss import RunLoss
     from nndsl.hessian import top_eigenvalues
     from nndsl.runs import best_checkpoint
 
-    run = RunLoss(_spec(args), best_checkpoint(args.run), args.train, args.model)
+    spec = _spec(args)
+    args.run = _run_of(args, spec)
+    run = RunLoss(spec, best_checkpoint(args.run), args.train, args.model)
     loss = run.on_examples(args.examples)
     values = top_eigenvalues(loss, run.params, args.top, args.iters)
     examples = min(args.examples, run.trainer.n_train)
@@ -92,10 +96,12 @@ def landscape(args) -> int:
 
     from nndsl import landscape as scape
     from nndsl.cli.static import _spec
+    from nndsl.cli.trained import _run_of
     from nndsl.fit.runloss import RunLoss
     from nndsl.runs import best_checkpoint
 
     spec = _spec(args)
+    args.run = _run_of(args, spec)
     run = RunLoss(spec, best_checkpoint(args.run), args.train, args.model)
     out = Path(args.run)
     if args.to:
