@@ -7,8 +7,8 @@ Measured (2026-11-24, CPU): stroke/background |saliency| 1.46 (gradient, whole t
 FGSM accuracy at eps 0.1 69.6% (PGD 60.7%); adversarially trained (fgsm(eps=0.15)): clean
 98.9%, FGSM at 0.1 92.8%. Two issue-16 thresholds are not reached by this network, and the
 reference misses them equally: the saliency ratio (>= 2 asked) and FGSM below 50% at eps
-0.1; the tests assert the measured values and that nndsl's numbers equal the reference's
-(docs/inspect.md)."""
+0.1; the tests assert the measured values and that nndsl's numbers equal the reference's,
+and a LeNet trained by hand from scratch (seeds 0, 1) misses both too (docs/inspect.md)."""
 
 from pathlib import Path
 
@@ -147,3 +147,61 @@ def test_adversarial_training_raises_fgsm_accuracy(runs):
     print(f"adversarial training: clean {clean:.3f}, FGSM@0.1 {before:.3f} -> {after:.3f}")
     assert clean >= 0.95 and after - before >= 0.20
     assert load_data(nndsl.load(SPECS / "lenet5_adversarial.nn").plan())["train"]["x"].max() == 1
+
+
+def _reference_lenet_trained_from_scratch(data, seed=0, epochs=30, batch=32):
+    """DigitsLeNet trained by hand, independent of nndsl's model code: glorot-uniform
+    weights, zero biases, SGD lr 0.05 momentum 0.9 decayed by 0.95 an epoch, batch 32, the
+    recipe of lenet5.nn's train section (the best epoch by validation loss is kept)."""
+    import optax
+
+    glorot = jax.nn.initializers.glorot_uniform()
+    keys = iter(jax.random.split(jax.random.PRNGKey(seed), 4))
+    shapes = {"conv_0": (5, 5, 1, 6), "conv_1": (5, 5, 6, 12), "dense_0": (300, 100),
+              "logits": (100, 10)}
+    params = {name: {"w": glorot(next(keys), shape), "b": jnp.zeros(shape[-1])}
+              for name, shape in shapes.items()}
+    steps = len(data["train"]["y"]) // batch
+    opt = optax.sgd(optax.exponential_decay(0.05, steps, 0.95, staircase=True), momentum=0.9)
+
+    def loss(p, x, y):
+        logp = jax.nn.log_softmax(reference_logits(p, x))
+        return -jnp.mean(logp[jnp.arange(len(y)), y])
+
+    @jax.jit
+    def step(p, s, x, y):
+        updates, s = opt.update(jax.grad(loss)(p, x, y), s, p)
+        return optax.apply_updates(p, updates), s
+
+    state, best = opt.init(params), (np.inf, params)
+    x, y = jnp.asarray(data["train"]["x"]), jnp.asarray(data["train"]["y"])
+    for epoch in range(epochs):
+        order = np.random.RandomState([seed, epoch]).permutation(len(y))
+        for i in range(steps):
+            idx = order[i * batch:(i + 1) * batch]
+            params, state = step(params, state, x[idx], y[idx])
+        val = float(loss(params, jnp.asarray(data["val"]["x"]), jnp.asarray(data["val"]["y"])))
+        best = min(best, (val, params), key=lambda pair: pair[0])
+    return best[1]
+
+
+def test_an_independent_hand_written_lenet_misses_the_same_two_thresholds():
+    """The saliency ratio >= 2 and FGSM accuracy < 50% at eps 0.1 that issue 16 asks are not
+    reached by a DigitsLeNet trained by hand either (measured 2026-11-24: ratios 1.85 and
+    1.24, FGSM accuracy 72.1% and 63.8%)."""
+    data = load_data(nndsl.load(SPECS / "lenet5.nn").plan(None, "DigitsLeNet"))
+    x, y = jnp.asarray(data["test"]["x"]), jnp.asarray(data["test"]["y"])
+    ratios, fgsm = [], []
+    for seed in (0, 1):
+        params = _reference_lenet_trained_from_scratch(data, seed)
+        logits = reference_logits(params, x)
+        assert float(jnp.mean(jnp.argmax(logits, -1) == y)) >= 0.96
+        predicted = jnp.argmax(logits, -1)
+        maps = np.abs(np.asarray(jax.grad(lambda x: jnp.sum(reference_logits(params, x)[
+            jnp.arange(len(x)), predicted]))(x)))
+        stroke = np.asarray(x) > 0
+        ratios.append(float(maps[stroke].mean() / maps[~stroke].mean()))
+        fgsm.append(reference_fgsm_accuracy(params, x, y, 0.1))
+    print(f"\nhand-written LeNet, seeds 0 and 1: stroke/background |saliency| {ratios}, "
+          f"FGSM accuracy at eps 0.1 {fgsm}")
+    assert all(r < 2 for r in ratios) and all(a > 0.5 for a in fgsm)
