@@ -197,8 +197,9 @@ def test_an_independent_hand_written_lenet_misses_the_same_two_thresholds():
         logits = reference_logits(params, x)
         assert float(jnp.mean(jnp.argmax(logits, -1) == y)) >= 0.96
         predicted = jnp.argmax(logits, -1)
-        maps = np.abs(np.asarray(jax.grad(lambda x: jnp.sum(reference_logits(params, x)[
-            jnp.arange(len(x)), predicted]))(x)))
+        maps = np.abs(np.asarray(jax.grad(
+            lambda x, p=params, k=predicted: jnp.sum(reference_logits(p, x)[
+                jnp.arange(len(x)), k]))(x)))
         stroke = np.asarray(x) > 0
         ratios.append(float(maps[stroke].mean() / maps[~stroke].mean()))
         fgsm.append(reference_fgsm_accuracy(params, x, y, 0.1))
