@@ -8,10 +8,14 @@ import pytest
 import nndsl
 from nndsl.fit import checkpoint
 from nndsl.fit.loop import Trainer, frozen_params, load_data
-from tests.conftest import CONTRACT
+from nndsl.lower import Compiled
+from tests.conftest import CONTRACT, ROOT
 
-SECTIONS = [(p, t.name) for p in sorted(CONTRACT.glob("*.nn"))
-            for t in nndsl.load(p).program.trains]
+# The contract specs, and the project's own specs beside them (specs/: the contract's copy
+# plus the specs added since), each file once.
+SPEC_FILES = sorted({p.name: p for p in [*(ROOT / "specs").glob("*.nn"),
+                                         *CONTRACT.glob("*.nn")]}.values())
+SECTIONS = [(p, t.name) for p in SPEC_FILES for t in nndsl.load(p).program.trains]
 
 
 @pytest.mark.parametrize("path,section", SECTIONS,
@@ -20,14 +24,15 @@ def test_one_training_step(path, section, tmp_path):
     plan = nndsl.load(path, {"T": 12} if "adding" in path.stem else None).plan(section)
     trainer = Trainer(plan, load_data(plan), 1)
     params, state, opt_states = trainer.init(0)
-    if any("@" in layer for layer in params):
-        # load(Teacher, "teacher"): stand in a run with the teacher's fresh parameters.
-        teacher = nndsl.load(path).network("Teacher")
-        from nndsl.lower import Compiled
-
-        run = tmp_path / f"{path.stem}-teacher"
-        run.mkdir()
-        checkpoint.write(run / "best.ckpt", {"params": Compiled(teacher).init(1)[0]})
+    loads = sorted({layer.split(".")[0] for layer in params if "@" in layer})
+    for loaded in loads:
+        # load(Teacher, "teacher"): stand in a run with the loaded network's fresh parameters.
+        network, run = loaded.split("@", 1)
+        run_dir = tmp_path / f"{path.stem}-{run}"
+        run_dir.mkdir()
+        fresh = Compiled(nndsl.load(path).network(network)).init(1)[0]
+        checkpoint.write(run_dir / "best.ckpt", {"params": fresh})
+    if loads:
         params = frozen_params(params, plan, tmp_path, path.stem)
     before = jax.tree.map(np.asarray, params)
     batch = {k: v[:trainer.batch] for k, v in trainer.device_data["train"].items()}
