@@ -40,15 +40,15 @@ class NaturalGradient:
     logits: Ref
     damping: float
 
-    def direction(self, grads, part, logits_of):
+    def direction(self, grads, part, evaluate):
         """(F + damping I)^-1 g for the gradient `grads` of the parameters `part`;
-        `logits_of(part)` gives the logits [B, K] the cross-entropy reads (same batch and
-        random key as the loss)."""
+        `evaluate(part, refs)` gives the values of `refs` (same batch and random key as the
+        loss)."""
         flat, unravel = ravel_pytree(part)
         g, _ = ravel_pytree(grads)
 
         def logits_flat(vector):
-            return logits_of(unravel(vector)).astype(jnp.float32)
+            return evaluate(unravel(vector), [self.logits])[0].astype(jnp.float32)
 
         logits = logits_flat(flat)
         jac = jax.jacrev(logits_flat)(flat)  # [B, K, P]
@@ -65,11 +65,16 @@ def fisher_matrix(probs, jac):
     return jnp.einsum("bkp,bkl,blq->pq", jac, out_fisher, jac) / probs.shape[0]
 
 
-def preconditioners(plan: TrainPlan) -> list[NaturalGradient | None]:
-    """Per objective, its natural-gradient preconditioner (None for the other optimizers),
-    checked: one softmax cross-entropy over [B, K] logits, at most PARAM_LIMIT parameters."""
-    return [_preconditioner(plan, o) if o.optimizer.name == NAME else None
-            for o in plan.objectives]
+def preconditioners(plan: TrainPlan) -> list:
+    """Per objective, its preconditioner: natural_gradient's (checked: one softmax
+    cross-entropy over [B, K] logits, at most PARAM_LIMIT parameters), kfac's (checked: only
+    dense layers, fit/kfac.py), else None."""
+    from nndsl.fit.kfac import NAME as KFAC
+    from nndsl.fit.kfac import kfac_preconditioner
+
+    return [_preconditioner(plan, o) if o.optimizer.name == NAME else
+            kfac_preconditioner(plan.graph, o, _logits(plan.graph, o))
+            if o.optimizer.name == KFAC else None for o in plan.objectives]
 
 
 def _preconditioner(plan: TrainPlan, objective) -> NaturalGradient:
@@ -81,6 +86,13 @@ def _preconditioner(plan: TrainPlan, objective) -> NaturalGradient:
                             f"trained parameter: this model trains {count:,} parameters, over "
                             f"the limit of {PARAM_LIMIT:,}", span,
                     hint="use it on a small model, or another optimizer (adam)")
+    return NaturalGradient(_logits(graph, objective),
+                           float(objective.optimizer.values["damping"]))
+
+
+def _logits(graph, objective) -> Ref:
+    """The logits [B, K] of the objective's one softmax cross-entropy (else E291)."""
+    name, span = objective.optimizer.name, objective.optimizer.span
     found = [graph.nodes[n] for n in nx.ancestors(graph.dag, objective.loss.node) |
              {objective.loss.node} if graph.nodes[n].op == "cross_entropy"]
     reason = None
@@ -89,7 +101,7 @@ def _preconditioner(plan: TrainPlan, objective) -> NaturalGradient:
     elif len(found[0].inputs) != 2 or graph.type_of(found[0].inputs[0]).rank != 2:
         reason = "its cross_entropy is not over logits [B, K] without a mask"
     if reason:
-        raise error("E291", f"natural_gradient needs the Fisher of a softmax cross-entropy: "
+        raise error("E291", f"{name} needs the Fisher of a softmax cross-entropy: "
                             f"{reason}", span,
                     hint="loss = cross_entropy(logits, y) (+ regularisers) with logits [B, K]")
-    return NaturalGradient(found[0].inputs[0], float(objective.optimizer.values["damping"]))
+    return found[0].inputs[0]
