@@ -26,6 +26,11 @@ WHAT = {
               "logged as `lr` in metrics.csv; no schedule (docs/optimisation.md).",
     "adam_hd": "Adam whose learning rate is learned by hypergradient descent (Adam-HD, "
                "Baydin et al. 2018), as `sgd_hd`.",
+    "natural_gradient": "The exact damped natural gradient, `-lr (F + damping I)^-1 g` with F "
+                        "the Fisher of the loss's softmax cross-entropy, for models of at most "
+                        "5,000 trained parameters (docs/optimisation.md).",
+    "kfac": "K-FAC for dense layers (Martens & Grosse 2015): the Fisher of each dense layer "
+            "approximated by a Kronecker product, damped by `damping` (docs/optimisation.md).",
     "constant": "The optimizer's `lr` throughout (the same as no schedule).",
     "step": "`lr` times `factor` every `every` epochs (a staircase).",
     "exponential": "`lr` times `decay` per epoch, smoothly from step to step.",

@@ -46,10 +46,14 @@ OPTIMIZERS: dict[str, tuple[Hyper, ...]] = {
     "sgd_hd": (_LR, Hyper("momentum", "float", 0.0, low=0, high=1, high_open=True),
                Hyper("hyper_lr", "float", 1e-3, low=0)),
     "adam_hd": (_LR, _B1, _B2, _EPS, Hyper("hyper_lr", "float", 1e-7, low=0)),
+    # The exact damped-Fisher natural gradient for small models (nndsl/fit/natural.py).
+    "natural_gradient": (_LR, Hyper("damping", "float", 1e-3, low=0, low_open=True)),
+    # K-FAC for dense layers (nndsl/fit/kfac.py).
+    "kfac": (_LR, Hyper("damping", "float", 1e-3, low=0, low_open=True)),
 }
 # Optimizer state per parameter, in copies of the parameters (for memory estimates).
 OPTIMIZER_SLOTS = {"sgd": 1, "adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 2,
-                   "sgd_hd": 2, "adam_hd": 3}
+                   "sgd_hd": 2, "adam_hd": 3, "natural_gradient": 1, "kfac": 1}
 
 SCHEDULES: dict[str, tuple[Hyper, ...]] = {
     "constant": (),

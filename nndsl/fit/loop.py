@@ -30,6 +30,7 @@ from nndsl.fit.devices import Placement
 from nndsl.fit.dispatch import Dispatch
 from nndsl.fit.indices import check_indices
 from nndsl.fit.masks import Masks, apply_masks
+from nndsl.fit.natural import preconditioners
 from nndsl.fit.optim import optimizer
 from nndsl.fit.pretrained import initial_params
 from nndsl.ir import shape_fits
@@ -124,6 +125,7 @@ class Trainer:
         self.optimizers = [optimizer(o.optimizer, o.schedule, self.steps_per_epoch, epochs, clip)
                            for o in plan.objectives]
         self.key_sets = [set(o.keys) for o in plan.objectives]
+        self.natural = preconditioners(plan)  # natural_gradient, kfac (fit/natural.py)
         self.metric_names = list(plan.metrics)
         self.loss_names = [f"loss_{o.network}" if o.network else "loss"
                            for o in plan.objectives]
@@ -194,6 +196,11 @@ class Trainer:
 
             part = _select(params, keys)
             (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(part)
+            if self.natural[i]:  # natural_gradient, kfac: the Fisher-preconditioned gradient
+                grads = self.natural[i].direction(
+                    grads, part, lambda p, refs, key=key, params=params, state=state:
+                    self.compiled.evaluate(_overlay(params, p), state, batch, key, True,
+                                           refs)[0])
             updates, opt_state = opt.update(grads, opt_states[i], part)
             finite = jnp.isfinite(loss)
             ok = ok & finite

@@ -35,6 +35,8 @@ def optimizer(config: Config, schedule: Config | None, steps_per_epoch: int, epo
 
 def _first_order(name: str, v: dict, lr) -> optax.GradientTransformation:
     """optax's optimizer `name` with rate (or schedule) `lr`."""
+    if name in ("natural_gradient", "kfac"):  # the step preconditions the gradient (fit/natural.py)
+        return optax.sgd(lr)
     if name == "sgd":
         core = optax.sgd(lr, momentum=v["momentum"] or None, nesterov=v["nesterov"])
         if v["weight_decay"]:
