@@ -171,7 +171,7 @@ def test_a_run_of_another_spec_is_refused(runs, capsys):
 
 def test_adversarial_setting_is_checked_and_settable():
     spec = ADVERSARIAL
-    assert nndsl.load(spec).plan().adversarial.values == {"eps": 0.15}
+    assert nndsl.load(spec).plan().adversarial.values == {"eps": 0.15, "fields": ("x",)}
     assert nndsl.load(spec, {"adversarial.eps": 0.2}).plan().adversarial.values["eps"] == 0.2
     assert nndsl.load(spec).cost("DigitsLeNet").params == 33_078
     with pytest.raises(nndsl.SpecError, match="E024"):
@@ -183,6 +183,33 @@ def test_adversarial_training_of_token_ids_is_refused(write_spec):
     spec = write_spec(text.replace("train {\n", "train {\n    adversarial = fgsm(eps=0.1)\n", 1))
     with pytest.raises(nndsl.SpecError, match="E207"):
         nndsl.load(spec).plan()
+
+
+REGRESSION = """
+network Sum {
+    input x: [B, 10, 2]
+    output y_hat = x -> flatten -> dense(1)
+}
+train {
+    model       = Sum
+    data        = adding(length=10, train=64, val=16, test=16)
+    loss        = mse(y_hat, y)
+    optimizer   = adam(lr=1e-3)
+    adversarial = fgsm(eps=0.1)
+    batch       = 16
+}
+"""
+
+
+def test_adversarial_training_perturbs_the_models_inputs_not_its_float_targets(write_spec):
+    plan = nndsl.load(write_spec(REGRESSION)).plan()
+    assert plan.adversarial.values["fields"] == ("x",)
+    trainer = Trainer(plan, load_data(plan), 1)
+    params, state, _ = trainer.init(0)
+    batch = {k: v[:8] for k, v in trainer.device_data["train"].items()}
+    adv = adversarial_batch(trainer, params, state, batch, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(adv["y"], batch["y"])
+    assert not np.array_equal(adv["x"], batch["x"])
 
 
 def test_adversarial_batch_is_fgsm_of_the_current_parameters():

@@ -104,7 +104,7 @@ def elaborate_train(el: Elaborator, train: ast.Train, model: str | None = None) 
                      _optional(fields, "adversarial", el),
                      metric_expressions={name: text for name, (_, text) in metrics.items()})
     _check_monitor(plan)
-    _check_adversarial(plan)
+    _check_adversarial(plan, el)
     semisup.check_masked(plan.graph, data.values)
     if plan.prune is not None:
         plan.prune.values["sizes"] = check_prune(graph, plan.prune, settings["epochs"])
@@ -345,14 +345,24 @@ def _optional(fields, key, el, network: str | None = None, inherited=()) -> Conf
     return set_call(call, key, tuple(prefixes), el.program.overrides)
 
 
-def _check_adversarial(plan: TrainPlan) -> None:
-    """`adversarial = ...` perturbs floating-point inputs (nndsl/fit/adversarial.py): E207
-    for a section whose data gives integer fields only (token ids)."""
-    inputs = plan.graph.inputs.values()
-    if plan.adversarial and all(plan.graph.type_of(r).dtype == "i32" for r in inputs):
+def _check_adversarial(plan: TrainPlan, el: Elaborator) -> None:
+    """`adversarial = ...` perturbs the model's floating-point inputs, never its targets or
+    masks (nndsl/fit/adversarial.py reads them from values["fields"]): E207 for a section
+    without a `model`, or whose model reads integer ids only (tokens)."""
+    if plan.adversarial is None:
+        return
+    if plan.model is None:
+        raise error("E207", "`adversarial` perturbs the inputs of the section's `model`, and "
+                    "this section names none", plan.adversarial.span,
+                    hint="name the network it trains: model = Net")
+    network = el.network(plan.model)
+    fields = tuple(name for name, ref in network.inputs.items()
+                   if network.type_of(ref).dtype != "i32")
+    if not fields:
         raise error("E207", "`adversarial` perturbs floating-point inputs, and this section's "
-                    "inputs are all integer ids", plan.adversarial.span,
+                    f"model `{plan.model}` reads integer ids only", plan.adversarial.span,
                     hint="adversarial training needs real-valued inputs (images, features)")
+    plan.adversarial.values["fields"] = fields
 
 
 def _check_monitor(plan: TrainPlan) -> None:

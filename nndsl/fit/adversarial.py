@@ -1,14 +1,14 @@
 """Adversarial training (`adversarial = fgsm(eps=0.1)` or `pgd(eps=0.1, steps=7)` in a train
-section): inside the jitted step, each floating-point input field of the batch is replaced
-by its FGSM / PGD version against the first objective's loss at the current parameters
-(train mode, the step's key), eps a fraction of that field's valid range (the training
-split's min to max). The parameters' gradient is then taken on the adversarial batch;
-it does not flow through the attack (nndsl/probe/attacks.py)."""
+section): inside the jitted step, each floating-point input of the section's model (never a
+target or a mask: values["fields"], nndsl/elab/train.py) is replaced by its FGSM / PGD
+version against the first objective's loss at the current parameters (train mode, the
+step's key), eps a fraction of that field's valid range (the training split's min to max).
+The parameters' gradient is then taken on the adversarial batch; it does not flow through
+the attack (nndsl/probe/attacks.py)."""
 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from nndsl.probe import attacks
@@ -20,11 +20,11 @@ KEY_SALT = 1 << 21
 
 
 def attacked_fields(trainer) -> dict[str, tuple[float, float]]:
-    """The batch fields an attack perturbs (floating-point inputs of the graph) and the
-    valid range of each, from the training split (read once, when the step is traced)."""
+    """The batch fields an attack perturbs (the model's floating-point inputs) and the valid
+    range of each, from the training split (read when the step is traced)."""
     train = trainer.device_data["train"]
-    return {name: valid_range(np.asarray(train[name])) for name in sorted(train)
-            if jnp.issubdtype(train[name].dtype, jnp.floating)}
+    return {name: valid_range(np.asarray(train[name]))
+            for name in trainer.plan.adversarial.values["fields"]}
 
 
 def adversarial_batch(trainer, params, state, batch: dict, rng) -> dict:
