@@ -137,6 +137,19 @@ def test_sharded_and_checked_runs_send_one_step_per_call(tiny):
     assert dispatch.Dispatch(Sharded(), "auto").per_step
 
 
+def test_a_k_that_a_checked_run_cannot_honour_is_said(tiny, tmp_path, capsys):
+    from nndsl.cli import main
+
+    args = ["train", str(tiny), "--log-format", "plain", "--epochs", "1", "--check-numerics"]
+    assert main([*args, "--set", "steps_per_dispatch=4", "--out", str(tmp_path / "a")]) == 0
+    said = capsys.readouterr()
+    assert "steps_per_dispatch = 4: --check-numerics sends one step per call" in \
+        said.out + said.err
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0  # auto: nothing to say
+    said = capsys.readouterr()
+    assert "steps_per_dispatch" not in said.out + said.err
+
+
 @pytest.mark.parametrize("value,shown", [("0", "0"), ("2.5", "2.5"), ("fast", "`fast`")])
 def test_a_bad_steps_per_dispatch_is_e190_at_its_value(write_spec, value, shown):
     line = f"    steps_per_dispatch = {value}\n"

@@ -234,8 +234,9 @@ class Trainer:
                 yield {k: jnp.take(v, idx, axis=0) for k, v in fields.items()}, len(idx)
 
     def evaluate(self, params, state, split: str, seed: int = 0) -> dict[str, float]:
-        """Mean losses and metrics over a split, weighted by batch size."""
-        if self.placement is None:
+        """Mean losses and metrics over a split, weighted by batch size: in few calls, or
+        batch by batch on a sharded or --check-numerics run (checkify wraps each call)."""
+        if not self.dispatch.per_step:
             return self.dispatch.evaluate(params, state, split, seed)
         totals, count = None, 0
         key = jax.random.PRNGKey(seed)

@@ -187,6 +187,7 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
         options.after_epoch(0, params)
     best = _best_so_far(run_dir, trainer) if options.resume else None
     best = best or _host({"params": params, "state": state})
+    _say_one_step_per_call(plan, trainer, reporter)
     patience = plan.early_stopping.values["epochs"] if plan.early_stopping else None
     min_delta = plan.early_stopping.values["min_delta"] if plan.early_stopping else 0.0
     # Steps that train against each other (a GAN) have no comparable loss: without an
@@ -230,6 +231,15 @@ def _train(plan: TrainPlan, options: RunOptions, reporter: Reporter, data, train
     if devices.writes_run():
         write_gibbs_pictures(plan.graph, best["params"], data["test"], run_dir, reporter.note)
     return results
+
+
+def _say_one_step_per_call(plan: TrainPlan, trainer: Trainer, reporter: Reporter) -> None:
+    """A `steps_per_dispatch = k` the run cannot honour (sharded or --check-numerics runs
+    send one step per call) is said, not ignored."""
+    asked = plan.settings["steps_per_dispatch"]
+    if trainer.dispatch.per_step and asked not in ("auto", 1):
+        why = "--check-numerics" if trainer.compiled.check_numerics else "a sharded run"
+        reporter.note(f"steps_per_dispatch = {asked}: {why} sends one step per call")
 
 
 def _interrupted(run_dir: Path, history: History, saved: int,
