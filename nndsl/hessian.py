@@ -16,6 +16,7 @@ from jax.flatten_util import ravel_pytree
 
 from nndsl.gradcheck import TensorCheck, projected_scalar
 from nndsl.ir import Graph
+from nndsl.landscape import moved, random_direction
 
 
 def hvp(f, params, vector):
@@ -33,10 +34,9 @@ def hvp_check(f, params, directions: int = 2, tol: float = 1e-5, eps: float = 1e
     product = jax.jit(lambda p, v: hvp(f, p, v))
     worst: dict[str, list[float]] = {}
     for _ in range(directions):
-        v = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape), a.dtype), params)
+        v = random_direction(params, rng)
         exact = product(params, v)
-        ahead = grad(jax.tree.map(lambda p, d: p + eps * d, params, v))
-        behind = grad(jax.tree.map(lambda p, d: p - eps * d, params, v))
+        ahead, behind = grad(moved(params, [(eps, v)])), grad(moved(params, [(-eps, v)]))
         for layer in sorted(params):
             for name in sorted(params[layer]):
                 numeric = (np.asarray(ahead[layer][name]) -

@@ -39,7 +39,7 @@ def filter_normalised(direction, params):
     return jax.tree.map(scale, direction, params)
 
 
-def _moved(params, steps):
+def moved(params, steps):
     """params + alpha * direction for each (alpha, direction) of `steps` (alpha 0 leaves
     the parameters exactly as they are)."""
     for alpha, direction in steps:
@@ -61,9 +61,9 @@ def surface(loss, params, directions: list, steps: int, reach: float):
     along the second direction)."""
     coords = axis(steps, reach)
     if len(directions) == 1:
-        values = np.array([loss(_moved(params, [(a, directions[0])])) for a in coords])
+        values = np.array([loss(moved(params, [(a, directions[0])])) for a in coords])
         return coords, values
-    values = np.array([[loss(_moved(params, [(a, directions[0]), (b, directions[1])]))
+    values = np.array([[loss(moved(params, [(a, directions[0]), (b, directions[1])]))
                         for a in coords] for b in coords])
     return coords, values
 
