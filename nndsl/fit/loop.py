@@ -32,11 +32,11 @@ from nndsl.fit.indices import check_indices
 from nndsl.fit.masks import Masks, apply_masks
 from nndsl.fit.natural import preconditioners
 from nndsl.fit.optim import optimizer
-from nndsl.fit.pretrained import initial_params
+from nndsl.fit.pretrained import initial_params, run_checkpoint
 from nndsl.ir import shape_fits
 from nndsl.lower import Compiled, Params
 from nndsl.ops import REGISTRY
-from nndsl.paths import PathRefused, check_run_reference
+from nndsl.paths import PathRefused
 from nndsl.source import Span, error
 
 
@@ -310,15 +310,8 @@ def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: s
     for prefix in prefixes:
         network, run = prefix.split("@", 1)
         span = load_span(plan, network, run)
-        reference = check_run_reference(run, span)
-        run_dir = checkpoint.find_run(runs_root, spec_stem, reference)
-        if run_dir is None:
-            looked = " and ".join(f"{p}[-N]" for p in reference.candidates(runs_root, spec_stem))
-            raise error("E082", f"load({network}, \"{run}\"): no run `{run}` under {runs_root} "
-                        f"(looked for {looked}); train it first", span)
-        if say:
-            say(f"load({network}, \"{run}\"): the run {run_dir}")
-        saved = checkpoint.read(run_dir / "best.ckpt")
+        saved = run_checkpoint(f"load({network}, \"{run}\")", run, span, "E082", runs_root,
+                               spec_stem, say)
         wanted = {f"params/{layer[len(prefix) + 1:]}.{name}": value.shape
                   for layer in params if layer.split(".")[0] == prefix
                   for name, value in params[layer].items()}

@@ -37,16 +37,24 @@ def initial_params(params: dict, plan, runs_root, spec_stem: str, say=None) -> d
 
 def _saved(init, runs_root, spec_stem: str, say) -> checkpoint.Checkpoint:
     """The run's best checkpoint, reduced to Net's own tensors when several networks trained."""
-    reference = check_run_reference(init.run, init.span)
-    run_dir = checkpoint.find_run(runs_root, spec_stem, reference)
-    if run_dir is None:
-        looked = " and ".join(f"{p}[-N]" for p in reference.candidates(runs_root, spec_stem))
-        raise error(RUN_CODE, f"init: load({init.network}, \"{init.run}\"): no run "
-                    f"`{init.run}` under {runs_root} (looked for {looked}); train it first",
-                    init.span)
-    if say:
-        say(f"init = load({init.network}, \"{init.run}\"): the run {run_dir}")
-    saved = checkpoint.read(run_dir / "best.ckpt")
+    saved = run_checkpoint(f"init = load({init.network}, \"{init.run}\")", init.run, init.span,
+                           RUN_CODE, runs_root, spec_stem, say)
     if init.network in checkpoint.networks(saved):
         return checkpoint.network_part(saved, init.network)
     return saved
+
+
+def run_checkpoint(call: str, run: str, span, code: str, runs_root, spec_stem: str,
+                   say=None) -> checkpoint.Checkpoint:
+    """The best checkpoint of the run a `load(...)` names (`call`, as the spec wrote it):
+    found under the runs root only (nndsl.paths), the newest of its numbered runs; `code` at
+    `span` when there is none; `say` is told which run it is."""
+    reference = check_run_reference(run, span)
+    run_dir = checkpoint.find_run(runs_root, spec_stem, reference)
+    if run_dir is None:
+        looked = " and ".join(f"{p}[-N]" for p in reference.candidates(runs_root, spec_stem))
+        raise error(code, f"{call}: no run `{run}` under {runs_root} (looked for {looked}); "
+                    "train it first", span)
+    if say:
+        say(f"{call}: the run {run_dir}")
+    return checkpoint.read(run_dir / "best.ckpt")
