@@ -96,6 +96,18 @@ def plot_line(path: Path, xs, values, xlabel: str, title: str, marks=()) -> None
     plt.close(fig)
 
 
+def contour_levels(finite: np.ndarray, count: int = 25) -> np.ndarray:
+    """Contour levels over the finite losses: geometric when they are all positive and span
+    more than a decade, else linear, so a loss that reaches zero or below (a regulariser,
+    an energy) keeps its shape instead of being clipped flat."""
+    low, high = float(finite.min()), float(finite.max())
+    if high <= low:  # a flat grid still needs increasing levels
+        high = low + max(abs(low), 1.0) * 1e-6
+    if low > 0 and high / low > 10:
+        return np.geomspace(low, high, count)
+    return np.linspace(low, high, count)
+
+
 def plot_contour(path: Path, coords, values, title: str) -> None:
     """Filled contours of the loss over two directions (levels on a log scale), the
     parameters marked at the centre."""
@@ -106,12 +118,10 @@ def plot_contour(path: Path, coords, values, title: str) -> None:
     from matplotlib.colors import LogNorm, Normalize
 
     fig, ax = plt.subplots(figsize=(5.5, 4.6))
-    finite = values[np.isfinite(values)]
-    low, high = max(finite.min(), 1e-8), max(finite.max(), 1e-7)
-    wide = high / low > 10  # colours and levels on a log scale when the loss spans decades
-    levels = np.geomspace(low, high, 25) if wide else np.linspace(low, high, 25)
-    norm = LogNorm(low, high) if wide else Normalize(low, high)
-    clipped = np.clip(values, low, high)
+    levels = contour_levels(values[np.isfinite(values)])
+    log = levels[0] > 0 and levels[-1] / levels[0] > 10
+    norm = (LogNorm if log else Normalize)(levels[0], levels[-1])
+    clipped = np.clip(values, levels[0], levels[-1])
     shown = ax.contourf(coords, coords, clipped, levels=levels, norm=norm, cmap="viridis")
     ax.contour(coords, coords, clipped, levels=levels[::3], colors="white", linewidths=0.5)
     ax.plot([0], [0], marker="*", color="red", markersize=10)

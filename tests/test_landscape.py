@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nndsl.cli import main
-from nndsl.landscape import axis, filter_normalised
+from nndsl.landscape import axis, contour_levels, filter_normalised
 from nndsl.runs import evaluate
 from tests.conftest import CONTRACT
 
@@ -37,6 +37,18 @@ def test_filter_normalisation_follows_the_paper():
             want = d[..., j] / np.linalg.norm(d[..., j]) * np.linalg.norm(theta[..., j])
             assert np.allclose(got[..., j], want)
     assert not np.asarray(normalised["conv"]["b"]).any()  # biases are not moved
+
+
+def test_contour_levels_keep_losses_at_or_below_zero():
+    """A loss that goes negative is contoured linearly over its own range, not clipped flat
+    at a positive floor as a log scale would."""
+    signed = contour_levels(np.array([-2.0, -0.5, 0.0, 3.0]))
+    assert signed[0] == -2.0 and signed[-1] == 3.0
+    assert np.allclose(np.diff(signed), 5.0 / 24)
+    wide = contour_levels(np.array([0.01, 0.1, 5.0]))
+    assert np.allclose(wide[[0, -1]], [0.01, 5.0])
+    assert np.allclose(wide[1] / wide[0], wide[2] / wide[1])
+    assert np.all(np.diff(contour_levels(np.array([0.7, 0.7]))) > 0)
 
 
 def test_an_odd_axis_has_exactly_zero_at_its_middle():
