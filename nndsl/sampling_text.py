@@ -17,10 +17,13 @@ to an .npz. JAX is imported only when a command runs.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
+
+NOT_A_LANGUAGE_MODEL = "E265"
+BAD_SAMPLING = "E266"
+UNKNOWN_PROMPT = "E267"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,20 +130,34 @@ def nearest(table: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
     return [[(int(j), float(similarity[i, j])) for j in row] for i, row in enumerate(order)]
 
 
-def command(args) -> int:
-    """`nndsl sample --text ...`: print a sample, neighbours, or export the embeddings."""
-    import nndsl
+def command(args, run, where) -> int:
+    """`nndsl sample --text ...` on `run` (a `nndsl.runs.Run`): print a sample, neighbours,
+    or export the embeddings. Errors are located: E265 at `where` (--model, else the spec) for
+    a network that is no language model, E266 at a bad --temperature/--length, E267 at a
+    prompt with a character the vocabulary lacks."""
+    from nndsl.fit.rundir import argument_span
+    from nndsl.source import error
 
-    run = nndsl.load_run(args.run or args.file, runs=args.runs)
+    for option, value, low in (("--temperature", args.temperature, "above 0"),
+                               ("--length", args.length, "at least 1")):
+        if value <= 0:
+            raise error(BAD_SAMPLING, f"{option} must be {low}, not {value}",
+                        argument_span(option, value), hint=f"{option} 1")
     try:
         lm = LanguageModel(run)
         if args.neighbours or args.export_embeddings:
             _embeddings(lm, args)
-        else:
-            print(sample(lm, args.length, args.prompt, args.temperature, args.seed))
+            return 0
     except ValueError as exc:
-        print(f"nndsl sample: {exc}", file=sys.stderr)
-        return 1
+        raise error(NOT_A_LANGUAGE_MODEL, f"`{run.model.name}`: {exc}", where,
+                    hint="--text samples a network of one integer input [B, T] and "
+                    "next-token logits [B, T, V]; --model picks it in a run of several") from None
+    try:
+        lm.encode(args.prompt)
+    except ValueError as exc:
+        raise error(UNKNOWN_PROMPT, str(exc), argument_span("--prompt", args.prompt),
+                    hint="write the prompt in the model's vocabulary") from None
+    print(sample(lm, args.length, args.prompt, args.temperature, args.seed))
     return 0
 
 

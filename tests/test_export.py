@@ -219,8 +219,8 @@ def test_vjp_with_onnx_is_refused(xor_run, tmp_path, capsys):
 
 
 def test_run_of_another_spec_is_refused(xor_run, tmp_path, capsys):
-    err = fails(capsys, "E092", "export", DIGITS, "--run", xor_run, "-o", tmp_path / "m.jax")
-    assert "dense_0.w" in err and not (tmp_path / "m.jax").exists()
+    err = fails(capsys, "E205", "export", DIGITS, "--run", xor_run, "-o", tmp_path / "m.jax")
+    assert "the run trained `XorMLP`" in err and not (tmp_path / "m.jax").exists()
 
 
 def test_missing_extra_says_how_to_install(xor_run, tmp_path, capsys, monkeypatch):

@@ -105,7 +105,8 @@ def landscape(args) -> int:
     run = RunLoss(spec, best_checkpoint(args.run), args.train, args.model)
     out = Path(args.run)
     if args.to:
-        other = RunLoss(spec, best_checkpoint(args.to), args.train, args.model)
+        other = RunLoss(spec, best_checkpoint(_run_of(args, spec, "--to")), args.train,
+                        args.model)
         ts, values = scape.between(run.full, run.params, other.params, args.steps)
         scape.plot_line(out / "landscape-line.png", ts, values, f"t: {args.run} (0) → "
                         f"{args.to} (1)", "training loss between two runs", marks=(0, 1))

@@ -157,7 +157,11 @@ Decoder). Errors: E246 not a generator, E247 a bad --class, E248 -n over 64 imag
 logits [B, T, V]; docs/language_models.md) and prints the text: --length tokens continuing
 --prompt at --temperature; --neighbours K lists each token's K nearest tokens by the cosine
 similarity of their embeddings (the first `embed` table); --export-embeddings FILE writes
-the table and the tokens.
+the table and the tokens. Errors: E265 not a language model, E266 a bad --temperature or
+--length, E267 a prompt character outside the vocabulary.
+
+Like every command that reads a run, sample refuses a run of another spec's graph (or of
+this one with other --set values): E205, naming the nodes that differ.
 
 example:  nndsl sample specs/cgan.nn --run runs/cgan -o cgan.png
           nndsl sample specs/cvae.nn --run runs/cvae --model Decoder --class 3 -n 16

@@ -289,7 +289,9 @@ def _training_commands(sub) -> None:
                               description="Losses and metrics of a run's best.ckpt on a split "
                               "(every network of the train section). Without --run: the "
                               "spec's newest run (runs/<spec>-<name>[-N], highest N), named "
-                              "on stderr."
+                              "on stderr. A run of another spec's graph (or of this one "
+                              "with other --set values) is E205, as for every command that "
+                              "reads a run."
                               "\n\nexample:  nndsl eval specs/mlp_digits.nn "
                               "--run runs/mlp_digits-MLP")
     _common(evaluate)

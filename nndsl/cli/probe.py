@@ -14,11 +14,9 @@ COMMANDS = ("explain", "attack")
 
 def _target(args, spec):
     """The run's trained network on `--split`, as nndsl/probe/target.py defines it."""
-    from nndsl.fit.rundir import argument_span
-    from nndsl.probe.target import check_same_spec, load_target
+    from nndsl.probe.target import load_target
 
     args.run = _run_of(args, spec)
-    check_same_spec(spec, args.run, args.train, argument_span("--run", args.run))
     name, compiled, saved = _trained(spec, args)
     return load_target(spec, args.run, name, compiled, saved, args.train, args.split)
 

@@ -186,14 +186,15 @@ def command(args) -> int:
     from nndsl.cli.trained import _run_of, _trained
     from nndsl.fit.rundir import argument_span
 
-    if args.text:  # a language model's text: nndsl/sampling_text.py
-        from nndsl import sampling_text
-
-        return sampling_text.command(args)
     spec = _spec(args)
     args.run = _run_of(args, spec)
     # Errors about the network point at --model when the user named it, else at the spec.
     where = argument_span("--model", args.model) if args.model else spec.file_span()
+    if args.text:  # a language model's text: nndsl/sampling_text.py
+        from nndsl import sampling_text
+        from nndsl.runs import load_run
+
+        return sampling_text.command(args, load_run(args.run, args.model), where)
     args.model = args.model or _default_network(spec, args.run)
     name, compiled, saved = _trained(spec, args)
     mode = _checked_mode(compiled.graph, name, where)

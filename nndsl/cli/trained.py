@@ -42,16 +42,22 @@ def train(args) -> int:
     return 0
 
 
-def _run_of(args, spec):
-    """`--run` as given, else the spec's newest run (and a line saying which)."""
+def _run_of(args, spec, option: str = "--run"):
+    """The run a reading command uses: `option`'s value, else the spec's newest run (and a
+    line saying which), checked to be a run of this spec's graph (E205: another spec's weights
+    would load by name and shape). An exported .jax artifact is not a run: it is let through."""
     from pathlib import Path
 
+    from nndsl.fit.rundir import argument_span, check_same_spec
     from nndsl.runs import spec_run
 
-    if args.run is not None:
-        return Path(args.run)
-    return spec_run(spec, args.runs, getattr(args, "train", None), args.model,
-                    lambda text: print(text, file=sys.stderr))
+    given = getattr(args, option.lstrip("-").replace("-", "_"))
+    train = getattr(args, "train", None)
+    run = Path(given) if given is not None else spec_run(
+        spec, args.runs, train, args.model, lambda text: print(text, file=sys.stderr))
+    if not _is_artifact(run) and (run / "config.json").is_file():
+        check_same_spec(spec, run, train, argument_span(option, run))
+    return run
 
 
 def _train_console(log_format: str):

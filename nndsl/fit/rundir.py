@@ -21,6 +21,7 @@ CHANGED = "E101"
 NETWORKS = "E102"
 NO_RUN = "E103"
 NOT_A_RUN = "E104"
+OTHER_SPEC = "E205"
 CONFIG = "config.json"
 # The signal that asked a running `nndsl train` to stop (set from the main thread, read by
 # the training loop between steps): the run saves what it has and ends cleanly.
@@ -229,19 +230,58 @@ def differences(saved: dict, now: dict) -> list[str]:
         found += [f"--set {k}: {_shown(saved['set'], k)} in the run, {_shown(now['set'], k)} "
                   "now" for k in names]
     if saved["graph_sha256"] != now["graph_sha256"]:
-        old, new = saved["nodes"], now["nodes"]
-        changed = [k for k in new if k in old and old[k] != new[k]]
-        added, removed = [k for k in new if k not in old], [k for k in old if k not in new]
-        parts = [f"{what} {', '.join(f'`{n}`' for n in names[:5])}"
-                 + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-                 for what, names in (("changed", changed), ("added", added),
-                                     ("removed", removed)) if names]
-        found.append("the spec's graph: " + ("; ".join(parts) or "inputs or outputs changed"))
+        found.append(_graph_difference(saved, now))
     if saved["settings_sha256"] != _digest(_without_extendable(now["settings"])):
         found += [f"the train setting `{k}`" for k in _changed_keys(
             _without_extendable(saved["settings"]), _without_extendable(now["settings"]))
             or ["(an older format)"]]
     return found
+
+
+def _graph_difference(saved: dict, now: dict) -> str:
+    """How two fingerprints' graphs differ, by node name."""
+    old, new = saved["nodes"], now["nodes"]
+    changed = [k for k in new if k in old and old[k] != new[k]]
+    added, removed = [k for k in new if k not in old], [k for k in old if k not in new]
+    parts = [f"{what} {', '.join(f'`{n}`' for n in names[:5])}"
+             + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+             for what, names in (("changed", changed), ("added", added),
+                                 ("removed", removed)) if names]
+    return "the spec's graph: " + ("; ".join(parts) or "inputs or outputs changed")
+
+
+def check_same_spec(spec, run_dir: Path, train: str | None, span: Span) -> None:
+    """E205 at `span` when a run a command reads was not trained on this spec's graph (a run
+    of another spec, of this one before a change, or with other `--set` values): its weights
+    would fit by name and shape and answer for another network. Every command that reads a
+    trained run checks this; a run without a recorded fingerprint (older) is let through to
+    the name-and-shape check."""
+    config = read_config(run_dir, span)
+    saved = config.get("fingerprint")
+    if saved is None:
+        return
+    model = config.get("model")
+    if model in (None, *spec.program.networks):
+        now = fingerprint(spec.plan(train, model), {})
+        if saved["graph_sha256"] == now["graph_sha256"]:
+            return
+        notes = [f"differs: {_graph_difference(saved, now)}"]
+    else:
+        notes = [f"differs: the run trained `{model}`, which this spec does not define"]
+    raise error(OTHER_SPEC, f"{run_dir} is a run of another spec (or of this one before a "
+                "change): its recorded graph is not this spec's", span, notes=notes,
+                hint=_same_spec_hint(config, train))
+
+
+def _same_spec_hint(config: dict, train: str | None) -> str:
+    """The options that would rebuild the run's graph: its `--set` values and train section."""
+    options = [f"--set {k}={v}" for k, v in (config.get("set") or {}).items()]
+    if config.get("train") and config.get("train") != train:
+        options.append(f"--train {config['train']}")
+    if options:
+        return f"pass the run's own options ({' '.join(options)}), or name a run of this spec"
+    return (f"name a run of this spec (nndsl train FILE writes one); this run was trained "
+            f"from {config.get('spec', 'another spec')}")
 
 
 def _shown(values: dict, name: str) -> str:

@@ -22,7 +22,6 @@ CLASS_RANGE = "E201"
 EPS_RANGE = "E202"
 NO_LAYER = "E203"
 UNIT_RANGE = "E204"
-OTHER_SPEC = "E205"
 NO_FLOAT_INPUT = "E206"
 # The loss ops that make a network a classifier: logits [B, K] against integer labels.
 CLASSIFIER_LOSSES = ("cross_entropy",)
@@ -88,7 +87,7 @@ class Target:
 
 def load_target(spec, run: Path, name: str, compiled, saved, train: str | None,
                 split: str) -> Target:
-    """The Target of a run (checked first with `check_same_spec`) on `split`."""
+    """The Target of a run (checked first with `rundir.check_same_spec`) on `split`."""
     from nndsl.fit.loop import load_data
 
     plan = spec.plan(train, name)
@@ -106,26 +105,6 @@ def load_target(spec, run: Path, name: str, compiled, saved, train: str | None,
 def valid_range(values: np.ndarray) -> tuple[float, float]:
     """The training split's minimum and maximum of an input field."""
     return float(np.min(values)), float(np.max(values))
-
-
-def check_same_spec(spec, run: Path, train: str | None, span) -> None:
-    """E205 when the run's graph (recorded in its config.json) is not this spec's: a run of
-    another spec, of this one before a change, or with other `--set` values."""
-    from nndsl.fit import rundir
-
-    config = rundir.read_config(run, span)
-    model = config.get("model")
-    saved = (config.get("fingerprint") or {}).get("graph_sha256")
-    if saved is None:
-        return
-    if model in (None, *spec.program.networks) and \
-            saved == rundir.fingerprint(spec.plan(train, model), {})["graph_sha256"]:
-        return
-    settings = " ".join(f"--set {k}={v}" for k, v in (config.get("set") or {}).items())
-    raise error(OTHER_SPEC, f"{run} is a run of another spec (or of this one before a "
-                f"change): its graph ({model or 'its networks'}) is not this spec's", span,
-                hint=f"name a run of this spec, or pass the run's own --set values ({settings})"
-                if settings else "name a run of this spec (nndsl train FILE writes one)")
 
 
 def _float_input(graph, spec, name: str) -> str:
