@@ -8,35 +8,24 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed, none opened
-    import matplotlib.pyplot as plt
-
-    return plt
+from nndsl.pictures import axes_grid, pyplot, save, show
 
 
 def image_grid(images: np.ndarray, classes: np.ndarray | None, path: Path, title: str) -> None:
     """`images` [N, H, W] or [N, H, W, C] (C 1 or 3), values clipped to [0, 1]; with
     `classes`, one row per class in the order given, else a near-square grid."""
-    plt = _pyplot()
-    images = np.clip(images[..., 0] if images.shape[-1] == 1 else images, 0.0, 1.0)
+    images = np.clip(images, 0.0, 1.0)
     rows = _rows(classes, len(images))
     columns = max(len(r) for _, r in rows)
-    figure, axes = plt.subplots(len(rows), columns, squeeze=False,
-                                figsize=(0.8 * columns + 0.6, 0.8 * len(rows) + 0.5))
-    for axis in axes.flat:
-        axis.set_axis_off()
+    figure, axes = axes_grid(len(rows), columns, 0.8 * columns + 0.6, 0.8 * len(rows) + 0.5)
     for i, (label, members) in enumerate(rows):
         for j, k in enumerate(members):
-            axes[i, j].imshow(images[k], cmap="gray", vmin=0, vmax=1)
+            show(axes[i, j], images[k])
         if label is not None:
             axes[i, 0].text(-0.15, 0.5, str(label), transform=axes[i, 0].transAxes,
                             ha="right", va="center")
     figure.suptitle(title, fontsize=9)
-    _save(plt, figure, path)
+    save(figure, path, dpi=100)
 
 
 def _rows(classes: np.ndarray | None, count: int) -> list[tuple[int | None, list[int]]]:
@@ -50,7 +39,7 @@ def _rows(classes: np.ndarray | None, count: int) -> list[tuple[int | None, list
 
 def scatter(points: np.ndarray, classes: np.ndarray | None, path: Path, title: str) -> None:
     """`points` [N, 2], coloured by class (a legend names them) when `classes` is given."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(5, 5))
     if classes is None:
         axis.scatter(points[:, 0], points[:, 1], s=4, alpha=0.5)
@@ -63,10 +52,4 @@ def scatter(points: np.ndarray, classes: np.ndarray | None, path: Path, title: s
         axis.legend(title="class", markerscale=3, fontsize=7, loc="best")
     axis.set_aspect("equal")
     axis.set_title(title, fontsize=9)
-    _save(plt, figure, path)
-
-
-def _save(plt, figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    save(figure, path, dpi=100)

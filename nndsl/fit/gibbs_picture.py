@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nndsl.ir import Graph
+from nndsl.pictures import axes_grid, save, show
 
 STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 CHAINS = 8
@@ -71,24 +72,14 @@ def _data_field(graph: Graph, node) -> str | None:
 
 
 def _draw(pictures: np.ndarray, side: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     chains, steps = pictures.shape[:2]
-    fig, axes = plt.subplots(chains, steps, figsize=(steps * 0.8, chains * 0.8 + 0.4),
-                             squeeze=False)
+    fig, axes = axes_grid(chains, steps, steps * 0.8, chains * 0.8 + 0.4)
     for i in range(chains):
         for j in range(steps):
-            ax = axes[i][j]
-            ax.imshow(pictures[i, j].reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            show(axes[i][j], pictures[i, j].reshape(side, side))
             if i == 0:
-                ax.set_title(str(STEPS[j]) if steps == len(STEPS) else str(j), fontsize=8)
+                axes[i][j].set_title(str(STEPS[j]) if steps == len(STEPS) else str(j),
+                                     fontsize=8)
     fig.suptitle("Gibbs chains: p(v | h) after n steps (columns), from test images (rows)",
                  fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save(fig, path, dpi=80)
