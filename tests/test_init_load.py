@@ -9,6 +9,7 @@ import pytest
 import nndsl
 from nndsl.cli import main
 from nndsl.fit import checkpoint
+from tests.conftest import CONTRACT
 
 SPEC = """
 let width = 8
@@ -124,3 +125,45 @@ def test_init_of_a_run_that_does_not_exist(write_spec, tmp_path, capsys):
                  "--quiet"]) == 1
     err = capsys.readouterr().err
     assert ":26:17: error[E232]" in err and "no run `missing`" in err
+
+
+CRITIC = """
+let latent = 8
+
+network Generator {
+    input z: [B, latent]
+    output x = z -> dense(128) -> relu -> dense(128) -> relu -> dense(2)
+}
+
+network Critic {
+    input x: [B, 2]
+    output s = x -> dense(2)
+}
+
+train {
+    model     = Critic
+    data      = ring(modes=8, radius=2.0, std=0.02, train=256, seed=0)
+    z         = normal([B, latent])
+    fake      = load(Generator, "gan")(z).x
+    loss      = mse(s, fake)
+    optimizer = adam(lr=1e-2)
+    batch     = 64
+    epochs    = 1
+}
+"""
+
+
+def test_a_frozen_load_takes_its_network_out_of_a_run_of_several(tmp_path):
+    """`load(Generator, "gan")` of a GAN's run (two networks in one checkpoint) reads the
+    Generator's own tensors, as `init = load(...)` does."""
+    gan = (CONTRACT / "gan.nn").read_text().replace("epochs = 60", "epochs = 1")
+    (tmp_path / "gan.nn").write_text(gan.replace("train=10000", "train=256"))
+    (tmp_path / "critic.nn").write_text(CRITIC)
+    runs = tmp_path / "runs"
+    assert main(["train", str(tmp_path / "gan.nn"), "--out", str(runs / "gan"), "--quiet"]) == 0
+    assert main(["train", str(tmp_path / "critic.nn"), "--runs", str(runs), "--out",
+                 str(runs / "critic"), "--quiet"]) == 0
+    trained = checkpoint.read(runs / "gan" / "best.ckpt")
+    loaded = checkpoint.read(runs / "critic" / "best.ckpt")
+    assert np.array_equal(loaded.tensors["params/Generator@gan.dense_0.w"],
+                          trained.tensors["params/Generator.dense_0.w"])

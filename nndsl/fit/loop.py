@@ -311,7 +311,7 @@ def frozen_params(params: Params, plan: TrainPlan, runs_root: Path, spec_stem: s
         network, run = prefix.split("@", 1)
         span = load_span(plan, network, run)
         saved = run_checkpoint(f"load({network}, \"{run}\")", run, span, "E082", runs_root,
-                               spec_stem, say)
+                               spec_stem, say, network)
         wanted = {f"params/{layer[len(prefix) + 1:]}.{name}": value.shape
                   for layer in params if layer.split(".")[0] == prefix
                   for name, value in params[layer].items()}

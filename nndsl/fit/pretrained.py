@@ -20,7 +20,8 @@ RUN_CODE = "E232"  # the run named by `init` is missing or its tensors do not fi
 def initial_params(params: dict, plan, runs_root, spec_stem: str, say=None) -> dict:
     """`params` with every layer an `init` load names taken from its run's best checkpoint."""
     for init in plan.inits:
-        saved = _saved(init, runs_root, spec_stem, say)
+        saved = run_checkpoint(f"init = load({init.network}, \"{init.run}\")", init.run,
+                               init.span, RUN_CODE, runs_root, spec_stem, say, init.network)
         for layer in init.layers:
             for name, shape in layer.shapes:
                 value = saved.tensors.get(f"params/{layer.source}.{name}")
@@ -35,20 +36,12 @@ def initial_params(params: dict, plan, runs_root, spec_stem: str, say=None) -> d
     return params
 
 
-def _saved(init, runs_root, spec_stem: str, say) -> checkpoint.Checkpoint:
-    """The run's best checkpoint, reduced to Net's own tensors when several networks trained."""
-    saved = run_checkpoint(f"init = load({init.network}, \"{init.run}\")", init.run, init.span,
-                           RUN_CODE, runs_root, spec_stem, say)
-    if init.network in checkpoint.networks(saved):
-        return checkpoint.network_part(saved, init.network)
-    return saved
-
-
 def run_checkpoint(call: str, run: str, span, code: str, runs_root, spec_stem: str,
-                   say=None) -> checkpoint.Checkpoint:
+                   say=None, network: str | None = None) -> checkpoint.Checkpoint:
     """The best checkpoint of the run a `load(...)` names (`call`, as the spec wrote it):
     found under the runs root only (nndsl.paths), the newest of its numbered runs; `code` at
-    `span` when there is none; `say` is told which run it is."""
+    `span` when there is none; `say` is told which run it is. A run of several networks (a
+    GAN's) is narrowed to `network`'s own tensors, named as in that network alone."""
     reference = check_run_reference(run, span)
     run_dir = checkpoint.find_run(runs_root, spec_stem, reference)
     if run_dir is None:
@@ -57,4 +50,7 @@ def run_checkpoint(call: str, run: str, span, code: str, runs_root, spec_stem: s
                     "train it first", span)
     if say:
         say(f"{call}: the run {run_dir}")
-    return checkpoint.read(run_dir / "best.ckpt")
+    saved = checkpoint.read(run_dir / "best.ckpt")
+    if network in checkpoint.networks(saved):
+        return checkpoint.network_part(saved, network)
+    return saved
