@@ -145,3 +145,30 @@ def test_nndsl_check_refuses_what_kfac_cannot_serve(write_spec, capsys, change, 
     assert main(["check", str(write_spec(text))]) == 1
     err = capsys.readouterr().err
     assert f"error[{code}]" in err and message in err and ":12:17:" in err, err
+
+
+def test_parameters_shared_by_two_layers_are_refused_naming_both(write_spec, capsys):
+    text = """
+block Enc(n) {
+    input x: [B, d]
+    output y = x -> dense(n) -> tanh
+}
+
+network Small {
+    input x: [B, 8, 8, 1]
+    shared enc = Enc(16)
+    output logits = x -> flatten -> dense(16) -> enc -> enc -> dense(10)
+}
+
+train {
+    model     = Small
+    data      = digits(val=0.1, test=0.2, seed=0)
+    loss      = cross_entropy(logits, y)
+    optimizer = kfac(lr=0.1)
+}
+"""
+    assert main(["check", str(write_spec(text))]) == 1
+    err = capsys.readouterr().err
+    named = "cannot register layer enc_1.dense_0 (`dense(n)`, line 4): it shares its " \
+        "parameters with enc_0.dense_0"
+    assert "error[E292]" in err and ":17:17:" in err and named in err, err
