@@ -107,9 +107,12 @@ class Compiled:
         return make(self.param_slots), make(self.state_slots)
 
     def evaluate(self, params: Params, state: Params, inputs: dict, rng, train: bool,
-                 refs: list[Ref]) -> tuple[list[jax.Array], Params]:
-        """The values of `refs` and the updated state (pure: jit and grad apply)."""
+                 refs: list[Ref], tag=None) -> tuple[list[jax.Array], Params]:
+        """The values of `refs` and the updated state (pure: jit and grad apply).
+        `tag(run, node, xs, out)`, when given, sees each node's output and returns
+        the value the graph continues with (kfac registers its layers so, fit/kfac.py)."""
         run = self._run(params, state, inputs, rng, train)
+        run.tag = tag
         run.exact_gradients = self.exact_gradients
         run.check_sites = self.check_sites if self.check_numerics else None
         values = run.graph(self.graph, inputs)
@@ -188,6 +191,8 @@ class _Run:
         # the dtype the op being lowered reads its parameters in.
         self.dtypes: dict[str, str] | None = None
         self.param_dtype = None
+        # Compiled.evaluate's `tag` (None: outputs as computed).
+        self.tag = None
 
     # What ops read ----------------------------------------------------------------------------
 
@@ -231,6 +236,8 @@ class _Run:
                 self._check_indices(node, op, xs)
             xs = self._in_compute_dtype(node, xs)
             out = op.lower(self, node, xs)
+            if self.tag is not None:
+                out = self.tag(self, node, xs, out)
             outs = out if isinstance(out, (list, tuple)) else [out]
             if self.check_sites is not None:
                 self._check_not_nan(node, outs)

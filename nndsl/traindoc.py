@@ -29,8 +29,10 @@ WHAT = {
     "natural_gradient": "The exact damped natural gradient, `-lr (F + damping I)^-1 g` with F "
                         "the Fisher of the loss's softmax cross-entropy, for models of at most "
                         "5,000 trained parameters (docs/optimisation.md).",
-    "kfac": "K-FAC for dense layers (Martens & Grosse 2015): the Fisher of each dense layer "
-            "approximated by a Kronecker product, damped by `damping` (docs/optimisation.md).",
+    "kfac": "K-FAC (Martens & Grosse 2015) on kfac-jax: the Fisher of each dense and 2-D "
+            "conv layer approximated by a Kronecker product, its factors a running average "
+            "with weight `ema` on the past, their damped inverses renewed every "
+            "`inverse_every` steps; needs the `second-order` extra (docs/optimisation.md).",
     "constant": "The optimizer's `lr` throughout (the same as no schedule).",
     "step": "`lr` times `factor` every `every` epochs (a staircase).",
     "exponential": "`lr` times `decay` per epoch, smoothly from step to step.",

@@ -26,6 +26,7 @@ from nndsl.elab.init_load import InitLoad, pretrained_inits
 from nndsl.elab.interp import Elaborator
 from nndsl.elab.learned import check_learned_rate
 from nndsl.elab.prune import check_prune
+from nndsl.elab.second_order import check_second_order
 from nndsl.elab.settable import STEP_CALLS, set_call, set_setting, setting_hint
 from nndsl.elab.train_hints import check_local_calls, unused_local_warnings
 from nndsl.elab.values import ParamSet, Tensor, describe, source_text
@@ -260,7 +261,9 @@ def _objective(el, network: str | None, fields, span, inherited=()) -> Objective
     optimizer = _optional(fields, "optimizer", el, network, inherited)
     schedule = _optional(fields, "schedule", el, network, inherited)
     check_learned_rate(optimizer, schedule)
-    return Objective(network, loss.ref, keys, optimizer, schedule, report)
+    objective = Objective(network, loss.ref, keys, optimizer, schedule, report)
+    check_second_order(el.builder.graph, objective)
+    return objective
 
 
 def _scalar(el, expr: ast.Node, what: str) -> Tensor:

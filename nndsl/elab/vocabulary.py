@@ -48,8 +48,12 @@ OPTIMIZERS: dict[str, tuple[Hyper, ...]] = {
     "adam_hd": (_LR, _B1, _B2, _EPS, Hyper("hyper_lr", "float", 1e-7, low=0)),
     # The exact damped-Fisher natural gradient for small models (nndsl/fit/natural.py).
     "natural_gradient": (_LR, Hyper("damping", "float", 1e-3, low=0, low_open=True)),
-    # K-FAC for dense layers (nndsl/fit/kfac.py).
-    "kfac": (_LR, Hyper("damping", "float", 1e-3, low=0, low_open=True)),
+    # K-FAC on kfac-jax for dense and 2-D conv layers (nndsl/fit/kfac.py): `ema` is the
+    # running average's weight of the past Kronecker factors (0: this batch's alone); their
+    # damped inverses (the costly part) are renewed every `inverse_every` steps.
+    "kfac": (_LR, Hyper("damping", "float", 1e-3, low=0, low_open=True),
+             Hyper("ema", "float", 0.95, low=0, high=1, high_open=True),
+             Hyper("inverse_every", "int", 5, low=1)),
 }
 # Optimizer state per parameter, in copies of the parameters (for memory estimates).
 OPTIMIZER_SLOTS = {"sgd": 1, "adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 2,

@@ -30,7 +30,7 @@ from nndsl.fit.devices import Placement
 from nndsl.fit.dispatch import Dispatch
 from nndsl.fit.indices import check_indices
 from nndsl.fit.masks import Masks, apply_masks
-from nndsl.fit.natural import preconditioners
+from nndsl.fit.natural import join_state, preconditioners, split_state
 from nndsl.fit.optim import optimizer
 from nndsl.fit.pretrained import initial_params, run_checkpoint
 from nndsl.ir import shape_fits
@@ -125,7 +125,8 @@ class Trainer:
         self.optimizers = [optimizer(o.optimizer, o.schedule, self.steps_per_epoch, epochs, clip)
                            for o in plan.objectives]
         self.key_sets = [set(o.keys) for o in plan.objectives]
-        self.natural = preconditioners(plan)  # natural_gradient, kfac (fit/natural.py)
+        # natural_gradient, kfac (fit/natural.py, fit/kfac.py)
+        self.natural = preconditioners(plan, self.evaluate_part)
         self.metric_names = list(plan.metrics)
         self.loss_names = [f"loss_{o.network}" if o.network else "loss"
                            for o in plan.objectives]
@@ -159,9 +160,30 @@ class Trainer:
         return self.placed(params, state, self.init_opt(params))
 
     def init_opt(self, params: Params) -> list:
-        """One optimizer state per objective, over the parameters that objective trains."""
-        return jax.jit(lambda p: [opt.init(_select(p, keys)) for opt, keys in
-                                  zip(self.optimizers, self.key_sets)])(params)
+        """One optimizer state per objective, over the parameters that objective trains
+        (kfac's: optax's and its Kronecker factors, fit/natural.py's join_state)."""
+        def init(p):
+            return [join_state(opt.init(_select(p, keys)),
+                               pre.init(_select(p, keys), self._example(p))
+                               if pre is not None and pre.stateful else None)
+                    for opt, keys, pre in zip(self.optimizers, self.key_sets, self.natural)]
+
+        return jax.jit(init)(params)
+
+    def _example(self, params: Params) -> tuple:
+        """A step's context (parameters, state, batch, key) in shapes alone, for what
+        traces the model before the first batch (kfac)."""
+        state = jax.eval_shape(lambda: self.compiled.init(0)[1])
+        batch = {k: jax.ShapeDtypeStruct((self.batch, *v.shape[1:]), v.dtype)
+                 for k, v in self.device_data["train"].items()}
+        return params, state, batch, jax.random.PRNGKey(0)
+
+    def evaluate_part(self, part: Params, context: tuple, refs: list, tag=None) -> list:
+        """The values of `refs` in train mode with the trained parameters `part` on a step's
+        `context` (parameters, state, batch, key): what the preconditioners see."""
+        params, state, batch, key = context
+        return self.compiled.evaluate(_overlay(params, part), state, batch, key, True, refs,
+                                      tag=tag)[0]
 
     def augmented(self, batch: dict, rng) -> dict:
         """The batch as the step trains on it: augmented (when the plan says so) with a key
@@ -196,19 +218,18 @@ class Trainer:
 
             part = _select(params, keys)
             (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(part)
+            opt_state, carried = split_state(self.natural[i], opt_states[i])
             if self.natural[i]:  # natural_gradient, kfac: the Fisher-preconditioned gradient
-                grads = self.natural[i].direction(
-                    grads, part, lambda p, refs, key=key, params=params, state=state:
-                    self.compiled.evaluate(_overlay(params, p), state, batch, key, True,
-                                           refs)[0])
-            updates, opt_state = opt.update(grads, opt_states[i], part)
+                grads, carried = self.natural[i].direction(grads, part,
+                                                           (params, state, batch, key), carried)
+            updates, opt_state = opt.update(grads, opt_state, part)
             finite = jnp.isfinite(loss)
             ok = ok & finite
             # A non-finite loss leaves the parameters as they were, for the diagnosis.
             part = jax.tree.map(lambda new, old, ok=finite: jnp.where(ok, new, old),
                                 _apply(part, updates), part)
             params, state = _overlay(params, part), new_state
-            new_opt_states.append(opt_state)
+            new_opt_states.append(join_state(opt_state, carried))
             losses.append(loss)
         params = apply_masks(params, self.masks)
         return params, state, new_opt_states, jnp.stack(losses), ok

@@ -10,52 +10,52 @@ exactly over the flattened trained parameters:
 J_n = d logits_n / d theta (a jax.jacrev), p_n = softmax(logits_n). For softmax
 cross-entropy this *true* Fisher (expectation over the model's own labels) equals the
 generalised Gauss-Newton matrix; it is not the empirical Fisher (outer products of the
-observed gradients). F is P x P: the optimizer refuses models over PARAM_LIMIT trained
-parameters (E290) — it is the textbook reference that cheaper approximations (K-FAC) are
-checked against, not a scalable optimizer.
+observed gradients). F is P x P: `nndsl check` refuses models over PARAM_LIMIT trained
+parameters (E290, nndsl/elab/second_order.py) — it is the textbook reference that cheaper
+approximations (K-FAC, fit/kfac.py) are checked against, not a scalable optimizer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-import networkx as nx
 from jax.flatten_util import ravel_pytree
 
 from nndsl.elab import TrainPlan
-from nndsl.ir import Ref, trainable_params
-from nndsl.source import error
-
-NAME = "natural_gradient"
-# The largest trained-parameter count served: F has PARAM_LIMIT^2 entries (100 MB in f32).
-PARAM_LIMIT = 5000
+from nndsl.elab.second_order import KFAC, NATURAL_GRADIENT, fisher_logits
+from nndsl.ir import Ref
 
 
 @dataclass(frozen=True)
 class NaturalGradient:
-    """The preconditioner of one objective: its logits and the damping."""
+    """The preconditioner of one objective: its logits and the damping. `evaluate(part,
+    context, refs)` gives the values of `refs` with the trained parameters `part` on the
+    step's `context` (parameters, state, batch, random key), as the loss sees them."""
 
     logits: Ref
     damping: float
+    evaluate: Callable
+    # Whether it carries a state from step to step in the optimizer state (kfac does).
+    stateful: ClassVar[bool] = False
 
-    def direction(self, grads, part, evaluate):
-        """(F + damping I)^-1 g for the gradient `grads` of the parameters `part`;
-        `evaluate(part, refs)` gives the values of `refs` (same batch and random key as the
-        loss)."""
+    def direction(self, grads, part, context, carried=None):
+        """((F + damping I)^-1 g, None) for the gradient `grads` of the parameters `part`."""
         flat, unravel = ravel_pytree(part)
         g, _ = ravel_pytree(grads)
 
         def logits_flat(vector):
-            return evaluate(unravel(vector), [self.logits])[0].astype(jnp.float32)
+            return self.evaluate(unravel(vector), context, [self.logits])[0].astype(jnp.float32)
 
         logits = logits_flat(flat)
         jac = jax.jacrev(logits_flat)(flat)  # [B, K, P]
         fisher = fisher_matrix(jax.nn.softmax(logits, axis=-1), jac)
         damped = fisher + self.damping * jnp.eye(fisher.shape[0], dtype=fisher.dtype)
         return unravel(jax.scipy.linalg.solve(damped, g.astype(jnp.float32),
-                                              assume_a="pos").astype(g.dtype))
+                                              assume_a="pos").astype(g.dtype)), None
 
 
 def fisher_matrix(probs, jac):
@@ -65,43 +65,34 @@ def fisher_matrix(probs, jac):
     return jnp.einsum("bkp,bkl,blq->pq", jac, out_fisher, jac) / probs.shape[0]
 
 
-def preconditioners(plan: TrainPlan) -> list:
-    """Per objective, its preconditioner: natural_gradient's (checked: one softmax
-    cross-entropy over [B, K] logits, at most PARAM_LIMIT parameters), kfac's (checked: only
-    dense layers, fit/kfac.py), else None."""
-    from nndsl.fit.kfac import NAME as KFAC
-    from nndsl.fit.kfac import kfac_preconditioner
+def preconditioners(plan: TrainPlan, evaluate: Callable) -> list:
+    """Per objective, its preconditioner: natural_gradient's, kfac's (fit/kfac.py), else
+    None. The checks (nndsl/elab/second_order.py) ran when the plan was built; they give the
+    logits. `evaluate(part, context, refs, tag=None)` evaluates the graph (see
+    NaturalGradient)."""
+    from nndsl.fit.kfac import Kfac
 
-    return [_preconditioner(plan, o) if o.optimizer.name == NAME else
-            kfac_preconditioner(plan.graph, o, _logits(plan.graph, o))
-            if o.optimizer.name == KFAC else None for o in plan.objectives]
-
-
-def _preconditioner(plan: TrainPlan, objective) -> NaturalGradient:
-    graph, span = plan.graph, objective.optimizer.span
-    sizes = {spec.key: spec.size * times for spec, times in trainable_params(graph).values()}
-    count = sum(sizes.get(key, 0) for key in objective.keys)
-    if count > PARAM_LIMIT:
-        raise error("E290", f"natural_gradient computes the exact Fisher, a matrix over every "
-                            f"trained parameter: this model trains {count:,} parameters, over "
-                            f"the limit of {PARAM_LIMIT:,}", span,
-                    hint="use it on a small model, or another optimizer (adam)")
-    return NaturalGradient(_logits(graph, objective),
-                           float(objective.optimizer.values["damping"]))
+    out = []
+    for objective in plan.objectives:
+        name = objective.optimizer.name
+        if name not in (NATURAL_GRADIENT, KFAC):
+            out.append(None)
+            continue
+        logits = fisher_logits(plan.graph, objective)
+        damping = float(objective.optimizer.values["damping"])
+        out.append(NaturalGradient(logits, damping, evaluate) if name == NATURAL_GRADIENT else
+                   Kfac.for_objective(plan.graph, objective, logits, evaluate))
+    return out
 
 
-def _logits(graph, objective) -> Ref:
-    """The logits [B, K] of the objective's one softmax cross-entropy (else E291)."""
-    name, span = objective.optimizer.name, objective.optimizer.span
-    found = [graph.nodes[n] for n in nx.ancestors(graph.dag, objective.loss.node) |
-             {objective.loss.node} if graph.nodes[n].op == "cross_entropy"]
-    reason = None
-    if len(found) != 1:
-        reason = f"its loss has {len(found)} cross_entropy terms, not one"
-    elif len(found[0].inputs) != 2 or graph.type_of(found[0].inputs[0]).rank != 2:
-        reason = "its cross_entropy is not over logits [B, K] without a mask"
-    if reason:
-        raise error("E291", f"{name} needs the Fisher of a softmax cross-entropy: "
-                            f"{reason}", span,
-                    hint="loss = cross_entropy(logits, y) (+ regularisers) with logits [B, K]")
-    return found[0].inputs[0]
+def split_state(preconditioner, opt_state):
+    """An objective's optimizer state as (optax's state, the preconditioner's carried state
+    or None): a stateful preconditioner keeps its own beside optax's, as a pair."""
+    if preconditioner is not None and preconditioner.stateful:
+        return opt_state[0], opt_state[1]
+    return opt_state, None
+
+
+def join_state(opt_state, carried):
+    """The inverse of split_state."""
+    return opt_state if carried is None else (opt_state, carried)
