@@ -153,12 +153,13 @@ def plot(path: Path, winners: dict[str, list[dict]]) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, rows in winners.items():
         ax.plot([r["epoch"] for r in rows], [r["test_accuracy"] for r in rows], marker=".",
-                label=label)
+                label=label if "hidden" in label else f"{label}, hidden 128")
     ax.axhline(TARGET, color="grey", ls="--", lw=0.9, label="97%")
     ax.set(xlabel="epoch", ylabel="test accuracy",
            title="mlp_digits: test accuracy per epoch (settings chosen by validation)",
            ylim=(0.8, 1.0))
     ax.title.set_fontsize(9)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
