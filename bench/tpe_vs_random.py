@@ -3,6 +3,7 @@ each method over the spec's sweep section (hidden in {64, 128, 256}, lr log-unif
 [1e-4, 1e-2]), for three sweep seeds (the issue's "TPE >= random in >= 2 of 3 seeds").
 
     python bench/tpe_vs_random.py [--trials 16] [--epochs 20] [--out runs/tpe-vs-random]
+                                  [--json bench/results/tpe_vs_random.json]
 
 The trials train in this process rather than as `nndsl sweep`'s one process per trial (whose
 start-up dominates on a busy machine): one compiled step per hidden size, the learning rate
@@ -60,37 +61,48 @@ class Objective:
             yield trainer.evaluate(params, state, "val")["loss"]
 
 
-def random_sweep(objective: Objective, entries, trials: int, seed: int) -> float:
+def random_sweep(objective: Objective, entries, trials: int, seed: int) -> dict:
+    """The best validation loss of `trials` random draws, each trained every epoch."""
     draws = plan_trials(entries, trials, seed, Path("."))
-    return min(min(objective.curve(t.values["hidden"], t.values["lr"])) for t in draws)
+    best = min(min(objective.curve(t.values["hidden"], t.values["lr"])) for t in draws)
+    return {"random": best, "random_epochs": trials * objective.epochs}
 
 
-def tpe_sweep(objective: Objective, entries, trials: int, seed: int, out: Path) -> float:
+def tpe_sweep(objective: Objective, entries, trials: int, seed: int, out: Path) -> dict:
+    """The best validation loss of a `method = tpe` study of `trials` trials, with the
+    trials its median pruner stopped and the epochs trained."""
     import optuna
 
-    plan = studies.StudyPlan(f"sqlite:///{out.resolve()}/tpe-{seed}.db", "bench", seed,
+    db = out.resolve() / f"tpe-{seed}.db"
+    db.unlink(missing_ok=True)  # a fresh study: an earlier one would be resumed, not rerun
+    plan = studies.StudyPlan(f"sqlite:///{db}", "bench", seed,
                              trials, "median", "min")
     study = studies.open_study(plan, None)
     space = search_space(entries)
+    epochs = 0
     while (asked := studies.ask(study, plan, space)) is not None:
         best = np.inf
         for epoch, value in enumerate(objective.curve(asked.params["hidden"],
                                                       asked.params["lr"]), 1):
-            best = min(best, value)
+            best, epochs = min(best, value), epochs + 1
             asked.report(value, epoch)
             if asked.should_prune():
                 study.tell(asked, state=optuna.trial.TrialState.PRUNED)
                 break
         else:
             study.tell(asked, best)
-    return study.best_value
+    pruned = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    return {"tpe": study.best_value, "tpe_pruned": len(pruned), "tpe_epochs": epochs,
+            "tpe_best_params": study.best_params}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--out", default="runs/tpe-vs-random")
+    parser.add_argument("--json", default=None, help="also write the table here")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,12 +110,14 @@ def main() -> None:
     objective = Objective(args.epochs)
     results = []
     for seed in (0, 1, 2):
-        row = {"seed": seed, "random": random_sweep(objective, entries, args.trials, seed),
-               "tpe": tpe_sweep(objective, entries, args.trials, seed, out)}
+        row = {"seed": seed, **random_sweep(objective, entries, args.trials, seed),
+               **tpe_sweep(objective, entries, args.trials, seed, out)}
         row["tpe_at_least_as_good"] = row["tpe"] <= row["random"]
         print(json.dumps(row), flush=True)
         results.append(row)
-    (out / "tpe_vs_random.json").write_text(json.dumps(results, indent=2))
+    for path in filter(None, (out / "tpe_vs_random.json", args.json)):
+        Path(path).write_text(json.dumps({"trials": args.trials, "epochs": args.epochs,
+                                          "seeds": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
