@@ -53,9 +53,14 @@ INSTANCENORM = OpDef("instancenorm", "norm", "Instance normalisation over spatia
                      ("x",), _same, (_EPS,), _scale_shift, flops=_flops, inits=("ones", "zeros"))
 
 def _normalise(ctx, x, axes, eps, p):
+    # One centred tensor for the variance and the output, and the scale folded into the
+    # per-row 1/std before it meets the [.., C] tensor: XLA then materialises the gradient of
+    # each residual stream once instead of recomputing the whole chain of later layers'
+    # normalisation gradients inside every consumer (docs/benchmarks.md, the transformer gap).
     mean = ctx.jnp.mean(x, axis=axes, keepdims=True)
-    var = ctx.jnp.var(x, axis=axes, keepdims=True)
-    return (x - mean) * ctx.lax.rsqrt(var + eps) * p["scale"] + p["shift"]
+    centred = x - mean
+    var = ctx.jnp.mean(ctx.lax.square(centred), axis=axes, keepdims=True)
+    return centred * (ctx.lax.rsqrt(var + eps) * p["scale"]) + p["shift"]
 
 
 def _lower_batchnorm(ctx, node, xs):
