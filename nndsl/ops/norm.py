@@ -79,7 +79,23 @@ def _lower_batchnorm(ctx, node, xs):
 
 
 def _lower_layernorm(ctx, node, xs):
-    return _normalise(ctx, xs[0], (-1,), node.attrs["eps"], ctx.params_of(node))
+    return _normalise(ctx, _gradient_written_once(ctx, xs[0]), (-1,), node.attrs["eps"],
+                      ctx.params_of(node))
+
+
+def _gradient_written_once(ctx, x):
+    """`x` itself, whose gradient XLA computes into memory once: an optimization barrier on
+    the tangent (and so on the cotangent, its transpose). Without it, XLA's CPU fusion
+    recomputes a residual stream's gradient, layer after layer of layernorm gradients, inside
+    each of its consumers (docs/benchmarks.md, the transformer gap). A custom JVP, not a
+    custom VJP: forward mode (Hessian-vector products) keeps working."""
+    @ctx.jax.custom_jvp
+    def once(v):
+        return v
+
+    once.defjvp(lambda primals, tangents: (primals[0],
+                                           ctx.lax.optimization_barrier(tangents[0])))
+    return once(x)
 
 
 def _lower_instancenorm(ctx, node, xs):
