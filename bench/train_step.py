@@ -74,6 +74,7 @@ def nndsl_step(spec: str, train: str | None, batch: int):
         holder["args"] = (p, s, o)
         return loss
 
+    step.lower = lambda: trainer.step.lower(*holder["args"], data, key)  # profile_step.py
     return step
 
 
@@ -129,6 +130,7 @@ def hand_step(model, shapes, x_shape, batch: int):
         holder["args"] = (p, s)
         return loss
 
+    run.lower = lambda: step.lower(*holder["args"], x, y)  # for bench/profile_step.py
     return run
 
 
@@ -168,6 +170,7 @@ def hand_lstm_step(batch: int, length: int = 50, features: int = 32, hidden: int
         holder["args"] = (p, s)
         return loss
 
+    run.lower = lambda: step.lower(*holder["args"], x, target)  # for bench/profile_step.py
     return run
 
 

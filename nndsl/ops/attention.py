@@ -130,9 +130,22 @@ _OPS = [
 
 
 def _heads(x, heads):
-    """[B, T, D] -> [B, heads, T, D / heads]."""
+    """[B, T, D] -> [B, T, heads, D / heads]: a reshape only (no transpose), so that the
+    products below contract it in place (einsum) instead of copying it into [B, heads, T, .]."""
     b, t, d = x.shape
-    return x.reshape(b, t, heads, d // heads).transpose(0, 2, 1, 3)
+    return x.reshape(b, t, heads, d // heads)
+
+
+def _scaled_scores(ctx, q, k):
+    """Scores [B, heads, T, S] of queries [B, T, heads, d] against keys [B, S, heads, d],
+    scaled by 1 / sqrt(d)."""
+    return ctx.jnp.einsum("bqhd,bkhd->bhqk", q, k) / ctx.jnp.sqrt(q.shape[-1]).astype(q.dtype)
+
+
+def _weighted(ctx, weights, values):
+    """Weights [B, heads, T, S] over values [B, S, heads, d] -> [B, T, heads * d]."""
+    out = ctx.jnp.einsum("bhqk,bkhd->bqhd", weights, values)
+    return out.reshape(out.shape[:2] + (-1,))
 
 
 def _key_mask(xs, n_inputs: int):
@@ -153,18 +166,19 @@ def masked_softmax(ctx, scores, keep):
 
 
 def _lower_self_attention(ctx, node, xs):
+    # Heads stay an axis of [B, T, heads, d] and the products are einsums: no transposed
+    # copies of q, k, v or the context, in the forward pass or in the gradient
+    # (docs/benchmarks.md, "The LeNet and transformer gap").
     x, hp, p = xs[0], node.attrs, ctx.params_of(node)
     jnp, heads = ctx.jnp, hp["heads"]
     q, k, v = (_heads(x @ p[f"w{n}"] + p[f"b{n}"], heads) for n in "qkv")
-    scores = q @ k.transpose(0, 1, 3, 2) / jnp.sqrt(q.shape[-1]).astype(x.dtype)
+    scores = _scaled_scores(ctx, q, k)
     keep = _key_mask(xs, 1)
     if hp["causal"]:
         t = x.shape[1]
         causal = jnp.tril(jnp.ones((t, t), bool))
         keep = causal if keep is None else keep & causal
-    out = masked_softmax(ctx, scores, keep) @ v
-    b, _, t, _ = out.shape
-    return out.transpose(0, 2, 1, 3).reshape(b, t, -1) @ p["wo"] + p["bo"]
+    return _weighted(ctx, masked_softmax(ctx, scores, keep), v) @ p["wo"] + p["bo"]
 
 
 def _lower_attention(ctx, node, xs):
@@ -181,12 +195,9 @@ def _lower_attention(ctx, node, xs):
         context = weights @ memory
     else:
         heads = hp["heads"]
-        qh = _heads(q @ p["wq"], heads)                          # [B, h, T, M/h]
-        kh = _heads(memory, heads)                               # [B, h, S, M/h]
-        scores = qh @ kh.transpose(0, 1, 3, 2) / jnp.sqrt(qh.shape[-1]).astype(q.dtype)
-        context = masked_softmax(ctx, scores, keep) @ kh
-        b, _, t, _ = context.shape
-        context = context.transpose(0, 2, 1, 3).reshape(b, t, -1)
+        qh = _heads(q @ p["wq"], heads)                          # [B, T, h, M/h]
+        kh = _heads(memory, heads)                               # [B, S, h, M/h]
+        context = _weighted(ctx, masked_softmax(ctx, _scaled_scores(ctx, qh, kh), keep), kh)
     return context[:, 0, :] if single else context
 
 

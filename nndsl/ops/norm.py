@@ -53,9 +53,14 @@ INSTANCENORM = OpDef("instancenorm", "norm", "Instance normalisation over spatia
                      ("x",), _same, (_EPS,), _scale_shift, flops=_flops, inits=("ones", "zeros"))
 
 def _normalise(ctx, x, axes, eps, p):
+    # One centred tensor for the variance and the output, and the scale folded into the
+    # per-row 1/std before it meets the [.., C] tensor: XLA then materialises the gradient of
+    # each residual stream once instead of recomputing the whole chain of later layers'
+    # normalisation gradients inside every consumer (docs/benchmarks.md, the transformer gap).
     mean = ctx.jnp.mean(x, axis=axes, keepdims=True)
-    var = ctx.jnp.var(x, axis=axes, keepdims=True)
-    return (x - mean) * ctx.lax.rsqrt(var + eps) * p["scale"] + p["shift"]
+    centred = x - mean
+    var = ctx.jnp.mean(ctx.lax.square(centred), axis=axes, keepdims=True)
+    return centred * (ctx.lax.rsqrt(var + eps) * p["scale"]) + p["shift"]
 
 
 def _lower_batchnorm(ctx, node, xs):
@@ -74,7 +79,23 @@ def _lower_batchnorm(ctx, node, xs):
 
 
 def _lower_layernorm(ctx, node, xs):
-    return _normalise(ctx, xs[0], (-1,), node.attrs["eps"], ctx.params_of(node))
+    return _normalise(ctx, _gradient_written_once(ctx, xs[0]), (-1,), node.attrs["eps"],
+                      ctx.params_of(node))
+
+
+def _gradient_written_once(ctx, x):
+    """`x` itself, whose gradient XLA computes into memory once: an optimization barrier on
+    the tangent (and so on the cotangent, its transpose). Without it, XLA's CPU fusion
+    recomputes a residual stream's gradient, layer after layer of layernorm gradients, inside
+    each of its consumers (docs/benchmarks.md, the transformer gap). A custom JVP, not a
+    custom VJP: forward mode (Hessian-vector products) keeps working."""
+    @ctx.jax.custom_jvp
+    def once(v):
+        return v
+
+    once.defjvp(lambda primals, tangents: (primals[0],
+                                           ctx.lax.optimization_barrier(tangents[0])))
+    return once(x)
 
 
 def _lower_instancenorm(ctx, node, xs):
