@@ -16,7 +16,8 @@ family's setting is chosen by validation alone (the first epoch at which the val
 accuracy reaches 97%, then the best validation loss), and the report gives, for the chosen
 ones, the first epoch whose test accuracy reaches 97% and the last epoch's test accuracy.
 Finished runs are kept under --out (runs/natural_gradient/<label>/curve.json) and not
-trained again.
+trained again; with --only, the families not run keep their entries of an existing --json
+report (and their curve in the plot).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _train_scoring_test(spec_path: Path, sets: dict, run_dir: Path, epochs: int)
     from rich.console import Console
 
     import nndsl
-    from nndsl.fit.run import RunOptions, train
+    from nndsl.fit.run import NonFinite, RunOptions, train
 
     spec = nndsl.load(spec_path, sets)
     task = spec.training()
@@ -78,12 +79,18 @@ def _train_scoring_test(spec_path: Path, sets: dict, run_dir: Path, epochs: int)
     options = RunOptions(run_dir, spec_path, run_dir.parent, epochs, progress=False,
                          overrides=list(spec.overrides.items()), overwrite=True,
                          after_epoch=score)
-    train(spec.plan(), options, Console(quiet=True))
+    try:
+        train(spec.plan(), options, Console(quiet=True))
+        diverged = False
+    except NonFinite:  # a setting too aggressive: its finished epochs, marked
+        diverged = True
+    if not (run_dir / "metrics.csv").is_file():  # diverged within its first epoch
+        return []
     with open(run_dir / "metrics.csv") as f:
         return [{"epoch": int(r["epoch"]), "val_loss": float(r["val_loss"]),
                  "val_accuracy": float(r["val_accuracy"]),
-                 "test_accuracy": test[int(r["epoch"])], "seconds": float(r["seconds"])}
-                for r in csv.DictReader(f)]
+                 "test_accuracy": test[int(r["epoch"])], "seconds": float(r["seconds"]),
+                 "diverged": diverged} for r in csv.DictReader(f)]
 
 
 def first_epoch(rows: list[dict], key: str) -> int | None:
@@ -92,8 +99,9 @@ def first_epoch(rows: list[dict], key: str) -> int | None:
 
 
 def chosen(runs: dict[str, list[dict]]) -> str:
-    """The run validation prefers, over the epochs every run of the family has: the earliest
-    97% validation accuracy, then the best validation loss."""
+    """The run validation prefers, over the epochs every run of the family that did not
+    diverge has: the earliest 97% validation accuracy, then the best validation loss."""
+    runs = {label: rows for label, rows in runs.items() if not diverged(rows)}
     common = min(len(rows) for rows in runs.values())
 
     def key(label):
@@ -103,8 +111,15 @@ def chosen(runs: dict[str, list[dict]]) -> str:
     return min(runs, key=key)
 
 
+def diverged(rows: list[dict]) -> bool:
+    """Whether the run's loss became non-finite (it ends early; validation rules it out)."""
+    return not rows or rows[-1].get("diverged", False)
+
+
 def summary(rows: list[dict]) -> dict:
-    return {"val_97_at": first_epoch(rows, "val_accuracy"),
+    if not rows:
+        return {"diverged": True, "epochs_run": 0}
+    return {"diverged": diverged(rows), "val_97_at": first_epoch(rows, "val_accuracy"),
             "best_val_loss": round(min(r["val_loss"] for r in rows), 4),
             "test_97_at": first_epoch(rows, "test_accuracy"),
             "final_test_accuracy": round(rows[-1]["test_accuracy"], 4),
@@ -123,14 +138,15 @@ def main() -> None:
     parser.add_argument("--plot", default=None, help="write the test-accuracy plot here")
     args = parser.parse_args()
     out = Path(args.out)
-    report, winners = {"epochs": args.epochs, "families": {}}, {}
+    report = {"epochs": args.epochs, "families": {}}
+    if args.json and Path(args.json).is_file():  # families not rerun (--only) keep their report
+        report["families"] = json.loads(Path(args.json).read_text())["families"]
     for family in args.only.split(","):
         runs = {}
         for label, line, sets in GRID[family]:
             runs[label] = curve(out, label, line, sets, args.epochs)
             print(json.dumps({label: summary(runs[label])}), flush=True)
         best = chosen(runs)
-        winners[best] = runs[best]
         report["families"][family] = {"chosen": best, "grid": {k: summary(v)
                                                                for k, v in runs.items()},
                                       "test_accuracy": [round(r["test_accuracy"], 4)
@@ -140,19 +156,20 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     if args.plot:
-        plot(Path(args.plot), winners)
+        plot(Path(args.plot), {f["chosen"]: f["test_accuracy"]
+                               for f in report["families"].values()})
 
 
-def plot(path: Path, winners: dict[str, list[dict]]) -> None:
-    """Test accuracy per epoch of the chosen runs, with the 97% line dashed."""
+def plot(path: Path, winners: dict[str, list[float]]) -> None:
+    """Test accuracy per epoch (from epoch 1) of the chosen runs, the 97% line dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, rows in winners.items():
-        ax.plot([r["epoch"] for r in rows], [r["test_accuracy"] for r in rows], marker=".",
+    for label, accuracy in winners.items():
+        ax.plot(range(1, len(accuracy) + 1), accuracy, marker=".",
                 label=label if "hidden" in label else f"{label}, hidden 128")
     ax.axhline(TARGET, color="grey", ls="--", lw=0.9, label="97%")
     ax.set(xlabel="epoch", ylabel="test accuracy",

@@ -27,14 +27,15 @@ def test_the_choice_reads_validation_only_over_the_common_epochs():
 
 @pytest.mark.slow
 def test_kfac_reaches_97_percent_test_accuracy_before_tuned_adam(tmp_path):
-    """Measured (bench/results/natural_gradient.json): kfac(lr=0.1, damping=0.01) first
-    reaches 97% test accuracy at epoch 2, Adam at its tuned lr 1e-2 at epoch 5."""
+    """Measured (bench/results/natural_gradient.json): kfac(lr=0.3, damping=0.1), the setting
+    validation chooses, first reaches 97% test accuracy at epoch 4, Adam at its tuned lr 1e-2
+    at epoch 5."""
     settings = {label: (line, sets) for family in GRID.values()
                 for label, line, sets in family}
     epochs = 5
     adam = curve(tmp_path, "adam lr=1e-2", *settings["adam lr=1e-2"], epochs)
-    kfac = curve(tmp_path, "kfac lr=0.1 damping=0.01",
-                 *settings["kfac lr=0.1 damping=0.01"], epochs)
+    kfac = curve(tmp_path, "kfac lr=0.3 damping=0.1",
+                 *settings["kfac lr=0.3 damping=0.1"], epochs)
     adam_at = first_epoch(adam, "test_accuracy") or epochs + 1
     kfac_at = first_epoch(kfac, "test_accuracy")
     assert kfac_at is not None and kfac_at < adam_at
