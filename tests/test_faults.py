@@ -3,6 +3,7 @@ in one directory, and `kill -9` in the middle of training, which `--resume` surv
 
 import errno
 import fcntl
+import json
 import os
 import pickle
 import re
@@ -185,15 +186,22 @@ def test_a_checkpoint_of_another_spec_is_refused(tmp_path, capsys):
     other = tmp_path / "xor.nn"
     other.write_text(XOR.read_text().replace("dense(4) -> tanh", "dense(8) -> tanh"))
     capsys.readouterr()
+    # Reading commands compare config.json's graph fingerprint first (E205).
     assert main(["eval", str(other), "--run", str(run)]) == 1
     err = capsys.readouterr().err
-    assert f"{run / 'best.ckpt'}: error[E092]: tensor `dense_0.w` is [2, 4] in the run but " \
-        "[2, 8] in this spec" in err, err
-    # Resuming compares config.json's fingerprint first (E101), before any checkpoint is read.
+    assert "error[E205]" in err and "changed `dense_0`" in err, err
+    # Resuming compares the whole fingerprint first (E101), before any checkpoint is read.
     assert main(["train", str(other), "--resume", str(run), "--epochs", "2", "--quiet"]) == 1
     assert "error[E101]" in capsys.readouterr().err
-    config = __import__("json").loads((run / "config.json").read_text())
+    config = json.loads((run / "config.json").read_text())
     assert config["shapes"]["params/dense_0.w"] == [2, 4] and len(config["spec_sha256"]) == 64
+    # A run without a fingerprint (written before there were any) meets the checkpoint's
+    # own name-and-shape check.
+    del config["fingerprint"]
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["eval", str(other), "--run", str(run)]) == 1
+    assert f"{run / 'best.ckpt'}: error[E092]: tensor `dense_0.w` is [2, 4] in the run but " \
+        "[2, 8] in this spec" in capsys.readouterr().err
 
 
 def _kill_after(line: str, args: list[str]) -> None:
