@@ -5,6 +5,9 @@ computed ones under --check-numerics (E087); a valid run is unchanged by the che
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,13 +121,29 @@ def test_computed_ids_wrap_silently_unless_numerics_are_checked(tmp_path, write_
            "ids hold -" in err and "takes ids in [0, 10)" in err, err
 
 
+def _same_weights(trained, spec: Path) -> Path:
+    """A copy of the trained run recorded as a run of `spec` (a graph with the same tensors
+    that computes something else): reading commands refuse a run of another graph (E205), and
+    these tests need the other graph's runtime faults with weights that exist."""
+    import nndsl
+    from nndsl.fit import rundir
+
+    run = trained / f"run-{spec.stem}"
+    shutil.copytree(trained / "run", run, dirs_exist_ok=True)
+    config = json.loads((run / "config.json").read_text())
+    config["fingerprint"] = rundir.fingerprint(nndsl.load(spec).plan(), {})
+    (run / "config.json").write_text(json.dumps(config))
+    return run
+
+
 def test_computed_ids_give_nan_predictions_unless_numerics_are_checked(trained, tmp_path,
                                                                        capsys):
     (trained / "scaled.nn").write_text(SPEC.replace("IDS", "(tokens * 3)"))
     tokens = np.full((2, 4), 1, np.int32)
     tokens[1, 2] = 4  # 4 * 3 = 12 >= vocab
     np.savez(tmp_path / "x.npz", tokens=tokens)
-    run = ["predict", str(trained / "scaled.nn"), "--run", str(trained / "run"),
+    run = ["predict", str(trained / "scaled.nn"), "--run",
+           str(_same_weights(trained, trained / "scaled.nn")),
            "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "o.npz")]
     assert main(run) == 0
     z = np.load(tmp_path / "o.npz")["z"]
@@ -139,7 +158,8 @@ def test_computed_ids_give_nan_predictions_unless_numerics_are_checked(trained, 
 def test_eval_checks_numerics_too(trained, capsys):
     (trained / "nan.nn").write_text(SPEC.replace("IDS", "tokens").replace(
         "-> flatten", "-> log -> flatten"))  # log of negative embeddings: NaN
-    run = ["eval", str(trained / "nan.nn"), "--run", str(trained / "run")]
+    run = ["eval", str(trained / "nan.nn"), "--run",
+           str(_same_weights(trained, trained / "nan.nn"))]
     assert main(run) == 0
     assert "loss nan" in capsys.readouterr().out
     assert main([*run, "--check-numerics"]) == 1
