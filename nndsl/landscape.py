@@ -88,12 +88,18 @@ def plot_line(path: Path, xs, values, xlabel: str, title: str, marks=()) -> None
     ax.plot(xs, values, color="tab:blue")
     for x in marks:
         ax.axvline(x, color="grey", lw=0.8, ls="--")
-    if np.nanmin(values) > 0 and np.nanmax(values) / np.nanmin(values) > 10:
+    if spans_decades(np.nanmin(values), np.nanmax(values)):
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel="training loss", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def spans_decades(low: float, high: float) -> bool:
+    """Whether losses from `low` to `high` are drawn on a log scale: all positive and more
+    than a decade apart."""
+    return low > 0 and high / low > 10
 
 
 def contour_levels(finite: np.ndarray, count: int = 25) -> np.ndarray:
@@ -103,7 +109,7 @@ def contour_levels(finite: np.ndarray, count: int = 25) -> np.ndarray:
     low, high = float(finite.min()), float(finite.max())
     if high <= low:  # a flat grid still needs increasing levels
         high = low + max(abs(low), 1.0) * 1e-6
-    if low > 0 and high / low > 10:
+    if spans_decades(low, high):
         return np.geomspace(low, high, count)
     return np.linspace(low, high, count)
 
@@ -119,8 +125,8 @@ def plot_contour(path: Path, coords, values, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(5.5, 4.6))
     levels = contour_levels(values[np.isfinite(values)])
-    log = levels[0] > 0 and levels[-1] / levels[0] > 10
-    norm = (LogNorm if log else Normalize)(levels[0], levels[-1])
+    norm = (LogNorm if spans_decades(levels[0], levels[-1]) else Normalize)(levels[0],
+                                                                             levels[-1])
     clipped = np.clip(values, levels[0], levels[-1])
     shown = ax.contourf(coords, coords, clipped, levels=levels, norm=norm, cmap="viridis")
     ax.contour(coords, coords, clipped, levels=levels[::3], colors="white", linewidths=0.5)
