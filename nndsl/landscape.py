@@ -79,10 +79,9 @@ def between(loss, start, end, steps: int, beyond: float = 0.5):
 
 def plot_line(path: Path, xs, values, xlabel: str, title: str, marks=()) -> None:
     """A line plot of the loss (log scale when it spans more than a decade)."""
-    import matplotlib
+    from nndsl.pictures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, values, color="tab:blue")
@@ -115,13 +114,13 @@ def contour_levels(finite: np.ndarray, count: int = 25) -> np.ndarray:
 
 
 def plot_contour(path: Path, coords, values, title: str) -> None:
-    """Filled contours of the loss over two directions (levels on a log scale), the
-    parameters marked at the centre."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Filled contours of the loss over two directions (levels on a log scale when the loss
+    spans decades), the parameters marked at the centre."""
     from matplotlib.colors import LogNorm, Normalize
+
+    from nndsl.pictures import pyplot
+
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4.6))
     levels = contour_levels(values[np.isfinite(values)])

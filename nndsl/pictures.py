@@ -1,7 +1,8 @@
-"""What every picture of images shares (sample's grids, explain's and attack's, an RBM's
-Gibbs chains): matplotlib without a display, a grid of bare axes, one grey scale, one way to
-save. The layouts stay with the commands that draw them (nndsl/cli/pictures.py,
-nndsl/probe/pictures.py, nndsl/fit/gibbs_picture.py)."""
+"""What nndsl's pictures share: matplotlib without a display (every plot: curves, lottery,
+landscapes), and for pictures of images (sample's grids, explain's and attack's, an RBM's
+Gibbs chains) a grid of bare axes, one grey scale, one way to save. The layouts stay with the
+code that draws them (nndsl/cli/pictures.py, nndsl/probe/pictures.py,
+nndsl/fit/gibbs_picture.py, ...)."""
 
 from __future__ import annotations
 

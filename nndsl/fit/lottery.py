@@ -270,10 +270,9 @@ def _table(rows: list[dict], metric: str) -> Table:
 
 def _plot(path: Path, rows: list[dict], metric: str) -> None:
     """Test metric against the fraction of weights left (log scale, dense on the right)."""
-    import matplotlib
+    from nndsl.pictures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     left = [100 * row["fraction"] for row in rows]
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -261,10 +261,9 @@ def plot(run_dir: Path, rows: list[dict]) -> None:
     """Draw RUN_DIR/curves.png: losses on the left, the other figures on the right, by epoch."""
     if not rows:
         return
-    import matplotlib
+    from nndsl.pictures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     keys = [k for k in rows[0] if k not in NOT_FIGURES]
     losses = [k for k in keys if "loss" in k]
