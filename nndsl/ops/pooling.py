@@ -87,13 +87,67 @@ def _window(x, hp):
     return (1, *size, 1), (1, *stride, 1), pad
 
 
+def _tiles(x, hp) -> tuple | None:
+    """The window size when the windows tile `x` exactly (stride = size, no padding, every
+    spatial length a multiple of the size), else None."""
+    n = x.ndim - 2
+    size = per_spatial(hp["size"], n, "size")
+    stride = per_spatial(hp["stride"] if hp["stride"] is not None else hp["size"], n, "stride")
+    pad = per_spatial(hp["pad"], n, "pad")
+    exact = all(k == s and p in ("valid", "same", 0) and length % k == 0
+                for k, s, p, length in zip(size, stride, pad, x.shape[1:-1]))
+    return size if exact else None
+
+
+def _tiled(x, size) -> tuple:
+    """`x` [B, H, W, C] as [B, H/kh, kh, W/kw, kw, C], and the window axes (2, 4)."""
+    shape = [x.shape[0]]
+    for length, k in zip(x.shape[1:-1], size):
+        shape += [length // k, k]
+    return x.reshape(*shape, x.shape[-1]), tuple(range(2, 2 * len(size) + 1, 2))
+
+
+def _tiled_max(ctx, x, size):
+    """Maximum over windows that tile `x`, by a reshape and a plain reduction: on CPU about
+    20% faster than reduce_window, whose gradient XLA lowers to a scatter
+    (docs/benchmarks.md). The gradient goes to the first maximum of each window in row-major
+    order, as reduce_window's and PyTorch's do (a plain max would split it between ties). A
+    custom JVP, not a VJP, so that forward mode (Hessian-vector products) keeps working."""
+    jnp, lax = ctx.jnp, ctx.lax
+
+    @ctx.jax.custom_jvp
+    def pool(v):
+        tiles, axes = _tiled(v, size)
+        return jnp.max(tiles, axis=axes)
+
+    def jvp(primals, tangents):
+        tiles, axes = _tiled(primals[0], size)
+        top = jnp.max(tiles, axis=axes, keepdims=True)
+        order = sum(lax.broadcasted_iota(jnp.int32, tiles.shape, axis) * prod(size[i + 1:])
+                    for i, axis in enumerate(axes))
+        first = jnp.min(jnp.where(tiles == top, order, prod(size)), axis=axes, keepdims=True)
+        moved, _ = _tiled(tangents[0], size)
+        return (jnp.squeeze(top, axes),
+                jnp.sum(jnp.where(order == first, moved, 0), axis=axes))
+
+    pool.defjvp(jvp)
+    return pool(x)
+
+
 def _lower_maxpool(ctx, node, xs):
     x = xs[0]
+    size = _tiles(x, node.attrs)
+    if size is not None:
+        return _tiled_max(ctx, x, size)
     dims, strides, pad = _window(x, node.attrs)
     return ctx.lax.reduce_window(x, -ctx.jnp.inf, ctx.lax.max, dims, strides, pad)
 
 
 def _sum_pool(ctx, x, hp):
+    size = _tiles(x, hp)
+    if size is not None:
+        tiles, axes = _tiled(x, size)
+        return ctx.jnp.sum(tiles, axis=axes), prod(size)
     dims, strides, pad = _window(x, hp)
     return ctx.lax.reduce_window(x, 0.0, ctx.lax.add, dims, strides, pad), prod(dims)
 
