@@ -54,3 +54,45 @@ def test_a_residual_stacks_gradient_is_not_recomputed_layer_after_layer(write_sp
     # layers before the fix); computed once, it stays near one layernorm's gradient (35, 37,
     # 32).
     assert widest_loop_fusion(hlo) <= 50
+
+
+SEQUENCE = """
+network Seq {
+    input x: [B, 16, 32]
+    output y = x -> dense(64) -> self_attention(4) -> dense(10)
+}
+"""
+
+
+def _plain_matrix_products(hlo: str) -> list[str]:
+    """The output shapes of the matrix products (two axes: weight-shaped) XLA:CPU leaves to
+    Eigen (a `dot` outside any fusion), not to YNNPACK (a product fusion)."""
+    entry = hlo[hlo.index("\nENTRY"):]
+    return re.findall(r"= f32\[(\d+,\d+)\]\S* dot\(", entry)
+
+
+def _sequence_gradient(write_spec, platform: str):
+    compiled = Compiled(load(write_spec(SEQUENCE)).network("Seq"), platform=platform)
+    params, state = compiled.init(0)
+    x = {"x": np.linspace(-1, 1, 4 * 16 * 32, dtype=np.float32).reshape(4, 16, 32)}
+
+    def loss(p):
+        return jnp.sum(jnp.sin(compiled.apply(p, state, x, train=True)[0]["y"]))
+
+    return jax.jit(jax.grad(loss)), params
+
+
+def test_a_sequence_models_weight_gradients_are_products_ynnpack_takes(write_spec):
+    # On XLA:CPU a dense layer over [B, T, D] is an einsum over its weight viewed [D, 2, N/2];
+    # its weight gradient is then a plain product, not Eigen's doubly transposed one
+    # (docs/benchmarks.md, "The transformer gap"). dense(10)'s gradient would be one too.
+    grad, params = _sequence_gradient(write_spec, "cpu")
+    assert _plain_matrix_products(grad.lower(params).compile().as_text()) == []
+
+
+def test_the_split_product_computes_the_plain_products_gradient(write_spec):
+    grad_cpu, params = _sequence_gradient(write_spec, "cpu")
+    grad_gpu, _ = _sequence_gradient(write_spec, "gpu")  # the plain x @ w, run here on CPU
+    assert "dhk" not in str(jax.make_jaxpr(grad_gpu)(params))
+    for a, b in zip(jax.tree.leaves(grad_cpu(params)), jax.tree.leaves(grad_gpu(params))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)  # summed in another order

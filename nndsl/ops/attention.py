@@ -14,6 +14,7 @@ from nndsl.ops.base import (
     with_lowerings,
 )
 from nndsl.ops.flops import MULTIPLY_ADD, SOFTMAX_PER_ELEMENT
+from nndsl.ops.layers import dense_product
 
 
 def _check_mask(ins, n_inputs: int, keys: TensorType, what: str) -> None:
@@ -171,14 +172,15 @@ def _lower_self_attention(ctx, node, xs):
     # (docs/benchmarks.md, "The LeNet and transformer gap").
     x, hp, p = xs[0], node.attrs, ctx.params_of(node)
     jnp, heads = ctx.jnp, hp["heads"]
-    q, k, v = (_heads(x @ p[f"w{n}"] + p[f"b{n}"], heads) for n in "qkv")
+    q, k, v = (_heads(dense_product(ctx, x, p[f"w{n}"]) + p[f"b{n}"], heads) for n in "qkv")
     scores = _scaled_scores(ctx, q, k)
     keep = _key_mask(xs, 1)
     if hp["causal"]:
         t = x.shape[1]
         causal = jnp.tril(jnp.ones((t, t), bool))
         keep = causal if keep is None else keep & causal
-    return _weighted(ctx, masked_softmax(ctx, scores, keep), v) @ p["wo"] + p["bo"]
+    context = _weighted(ctx, masked_softmax(ctx, scores, keep), v)
+    return dense_product(ctx, context, p["wo"]) + p["bo"]
 
 
 def _lower_attention(ctx, node, xs):
@@ -195,7 +197,7 @@ def _lower_attention(ctx, node, xs):
         context = weights @ memory
     else:
         heads = hp["heads"]
-        qh = _heads(q @ p["wq"], heads)                          # [B, T, h, M/h]
+        qh = _heads(dense_product(ctx, q, p["wq"]), heads)       # [B, T, h, M/h]
         kh = _heads(memory, heads)                               # [B, S, h, M/h]
         context = _weighted(ctx, masked_softmax(ctx, _scaled_scores(ctx, qh, kh), keep), kh)
     return context[:, 0, :] if single else context
