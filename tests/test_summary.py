@@ -43,10 +43,11 @@ def test_resnet18_flops_match_the_published_figure(capsys):
 
 def test_training_memory_with_batch(capsys):
     data = summary_json(capsys, str(CONTRACT / "mlp_digits.nn"), "--batch", "64")
-    # Per example a step holds 5,456 bytes, not the 3,624 of the outputs: gradient buffers of
-    # the dense layers and dropout's masks (passes/trainmem.py).
-    assert data["training_activation_bytes"] == 5_456
-    assert data["training_bytes"] == 4 * 26_122 * 4 + 64 * 5_456
+    # Per example a step holds 4,432 bytes, not the 3,624 of the outputs: the gradient buffer
+    # of the logits layer (the hidden layers' fuse with their relu) and dropout's masks
+    # (passes/trainmem.py).
+    assert data["training_activation_bytes"] == 4_432
+    assert data["training_bytes"] == 4 * 26_122 * 4 + 64 * 4_432
 
 
 def test_table_output(capsys):
@@ -81,15 +82,15 @@ def test_per_device_memory_on_a_data_parallel_mesh(capsys):
     data = summary_json(capsys, str(CONTRACT / "mlp_digits.nn"), "--batch", "64",
                         "--devices", "4")
     # 26,122 float32 parameters, their gradients and adam's two slots on every device; the
-    # activations a training step holds for 64 / 4 = 16 examples (5,456 bytes each).
+    # activations a training step holds for 64 / 4 = 16 examples (4,432 bytes each).
     assert data["activation_bytes"] == 3_624
     assert data["per_device"] == {
-        "devices": 4, "batch": 16, "total_bytes": 505_248,
+        "devices": 4, "batch": 16, "total_bytes": 488_864,
         "bytes": {"params": 104_488, "gradients": 104_488, "optimizer": 208_976, "state": 0,
-                  "activations": 87_296}}
+                  "activations": 70_912}}
     assert main(["summary", str(CONTRACT / "mlp_digits.nn"), "--batch", "64",
                  "--devices", "4"]) == 0
-    assert "per device (4 devices, batch 16 each): 493.41 KiB" in capsys.readouterr().out
+    assert "per device (4 devices, batch 16 each): 477.41 KiB" in capsys.readouterr().out
 
 
 def test_per_device_memory_refuses_a_batch_that_does_not_split(capsys):

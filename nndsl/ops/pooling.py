@@ -87,15 +87,16 @@ def _window(x, hp):
     return (1, *size, 1), (1, *stride, 1), pad
 
 
-def _tiles(x, hp) -> tuple | None:
-    """The window size when the windows tile `x` exactly (stride = size, no padding, every
-    spatial length a multiple of the size), else None."""
-    n = x.ndim - 2
+def tiling_window(spatial: tuple, hp: dict) -> tuple | None:
+    """The window size when a pooling op's windows tile its input's `spatial` lengths exactly
+    (stride = size, no padding, every length a multiple of the size), else None. Such a pool
+    is lowered by a reshape (below); passes/trainmem.py counts its memory accordingly."""
+    n = len(spatial)
     size = per_spatial(hp["size"], n, "size")
     stride = per_spatial(hp["stride"] if hp["stride"] is not None else hp["size"], n, "stride")
     pad = per_spatial(hp["pad"], n, "pad")
-    exact = all(k == s and p in ("valid", "same", 0) and length % k == 0
-                for k, s, p, length in zip(size, stride, pad, x.shape[1:-1]))
+    exact = all(k == s and p in ("valid", "same", 0) and isinstance(length, int)
+                and length % k == 0 for k, s, p, length in zip(size, stride, pad, spatial))
     return size if exact else None
 
 
@@ -136,7 +137,7 @@ def _tiled_max(ctx, x, size):
 
 def _lower_maxpool(ctx, node, xs):
     x = xs[0]
-    size = _tiles(x, node.attrs)
+    size = tiling_window(x.shape[1:-1], node.attrs)
     if size is not None:
         return _tiled_max(ctx, x, size)
     dims, strides, pad = _window(x, node.attrs)
@@ -144,7 +145,7 @@ def _lower_maxpool(ctx, node, xs):
 
 
 def _sum_pool(ctx, x, hp):
-    size = _tiles(x, hp)
+    size = tiling_window(x.shape[1:-1], hp)
     if size is not None:
         tiles, axes = _tiled(x, size)
         return ctx.jnp.sum(tiles, axis=axes), prod(size)
