@@ -62,8 +62,10 @@ def _cost_conventions() -> list[str]:
         "slot (adam, adamw, rmsprop: 2; sgd, adagrad: 1), 4 bytes per element of "
         "non-trainable state, and N times what a training step holds per example: each "
         "op's output, a gradient buffer beside the output of layers, normalisations, "
-        "attention, pooling and copying shape ops (views cost nothing), dropout's mask, "
-        "maxpool's gradient index maps and attention's queries, keys, values and scores "
+        "attention, pooling and copying shape ops (views cost nothing; none beside a layer "
+        "read only by activations, a node no parameter reaches, or a pool whose windows "
+        "tile its input), dropout's mask, an overlapping or padded maxpool's gradient "
+        "index maps and attention's queries, keys, values and scores "
         "(nndsl/passes/trainmem.py; within 20% of XLA's measured peak, "
         "docs/benchmarks.md#memory).", ""]
 
