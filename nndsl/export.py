@@ -23,7 +23,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from nndsl.ir import Graph, Node, Sym, TensorType, shape_fits
+from nndsl.ir import Graph, Node, Sym, TensorType, shape_fits, walk
 from nndsl.lower import Compiled
 from nndsl.paths import file_span, read_file
 from nndsl.source import SpecError, error
@@ -90,7 +90,7 @@ def sidecar_path(out: Path) -> Path:
 def input_specs(graph: Graph) -> list[jax.ShapeDtypeStruct]:
     """One abstract value per network input, in declared order; symbolic sizes (the batch)
     stay symbolic, all in one scope so that inputs sharing `B` share it."""
-    scope = jax.export.SymbolicScope()
+    scope = jax.export.SymbolicScope(length_bounds(graph))
     specs = []
     for ref in graph.inputs.values():
         t = graph.type_of(ref)
@@ -98,6 +98,20 @@ def input_specs(graph: Graph) -> list[jax.ShapeDtypeStruct]:
         shape = jax.export.symbolic_shape(dims, scope=scope) if dims else ()
         specs.append(jax.ShapeDtypeStruct(shape, DTYPES[t.dtype]))
     return specs
+
+
+def length_bounds(graph: Graph) -> list[str]:
+    """Constraints on the symbolic sizes the graph itself bounds: a `positional` table of
+    `max_len` rows covers at most `max_len` positions (`T <= 64`). Without it jax.export
+    cannot tell that `table[:T]` has T rows; with it, a longer input is refused when the
+    artifact is called."""
+    bounds = set()
+    for node, _ in walk(graph):
+        if node.op == "positional":
+            length = node.out.shape[1]  # its input's: positional adds, keeping the shape
+            if isinstance(length, Sym):
+                bounds.add(f"{length} <= {node.attrs['max_len']}")
+    return sorted(bounds)
 
 
 def forward(trained: Trained):
