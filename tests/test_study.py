@@ -152,6 +152,38 @@ def test_sweep_settings_are_checked(write_spec, capsys, settings, code, where, w
     assert f":{line}:{where.split(':')[1]}: error[{code}]" in err and words in err
 
 
+def test_a_process_that_loses_the_race_to_create_the_storage_joins_the_study(tmp_path,
+                                                                             monkeypatch):
+    # Two `nndsl sweep` processes starting at once both create the SQLite tables; the slower
+    # one is told "table studies already exists" and must join the study, not fail (E280).
+    plan = _plan(tmp_path, 2, pruner="none")
+    create, calls = optuna.create_study, []
+
+    def racing(**kwargs):
+        calls.append(kwargs["study_name"])
+        if len(calls) == 1:
+            create(**kwargs)  # the other process wins the race
+            raise RuntimeError("(sqlite3.OperationalError) table studies already exists")
+        return create(**kwargs)
+
+    monkeypatch.setattr(optuna, "create_study", racing)
+    monkeypatch.setattr(studies.time, "sleep", lambda seconds: None)
+    assert studies.open_study(plan, None).study_name == plan.name and len(calls) == 2
+
+
+def test_a_storage_error_other_than_the_race_is_not_retried(tmp_path, monkeypatch):
+    calls = []
+
+    def broken(**kwargs):
+        calls.append(1)
+        raise RuntimeError("(sqlite3.OperationalError) disk I/O error")
+
+    monkeypatch.setattr(optuna, "create_study", broken)
+    with pytest.raises(SpecError) as caught:
+        studies.open_study(_plan(tmp_path, 2, pruner="none"), Span(None, 0, 0, 0, 0))
+    assert caught.value.diagnostics[0].code == "E280" and calls == [1]
+
+
 def test_a_storage_that_cannot_be_opened_is_located(write_spec, capsys, tmp_path):
     path = _sweep_spec(write_spec, '    method = tpe\n    storage = "sqlite:////no/such/dir/s.db"')
     assert main(["sweep", str(path), "--out", str(tmp_path / "s")]) == 1

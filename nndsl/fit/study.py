@@ -69,19 +69,34 @@ def open_study(plan: StudyPlan, span: Span):
     """Create the study in its storage, or load it when it exists (resuming, or joining a
     sweep another process runs); a storage that cannot be opened is E280."""
     optuna = optuna_module(span)
-    try:
-        study = optuna.create_study(
-            storage=plan.url, study_name=plan.name, load_if_exists=True,
-            sampler=keyed_sampler(plan.seed, startup_trials(plan.budget)),
-            pruner=_pruner(optuna, plan.pruner),
-            direction="maximize" if plan.mode == "max" else "minimize")
-    except Exception as exc:  # noqa: BLE001 - any driver's failure is the same error to a user
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise error("E280", f"cannot open the study storage {plan.url}: {reason}", span,
-                    hint="an Optuna storage URL, e.g. sqlite:///runs/study.db or "
-                    "postgresql://host/db (its driver installed)") from None
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            study = optuna.create_study(
+                storage=plan.url, study_name=plan.name, load_if_exists=True,
+                sampler=keyed_sampler(plan.seed, startup_trials(plan.budget)),
+                pruner=_pruner(optuna, plan.pruner),
+                direction="maximize" if plan.mode == "max" else "minimize")
+            break
+        except Exception as exc:  # noqa: BLE001 - any driver's failure is one error to a user
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if attempt + 1 < STORAGE_ATTEMPTS and _lost_creation_race(reason):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise error("E280", f"cannot open the study storage {plan.url}: {reason}", span,
+                        hint="an Optuna storage URL, e.g. sqlite:///runs/study.db or "
+                        "postgresql://host/db (its driver installed)") from None
     fail_orphans(study)
     return study
+
+
+STORAGE_ATTEMPTS = 5
+
+
+def _lost_creation_race(reason: str) -> bool:
+    """Two processes starting one sweep create the storage's tables at once: the slower one
+    is told a table already exists (or, with SQLite, that the database is locked). Its next
+    attempt finds the storage made and joins the study."""
+    return "already exists" in reason or "database is locked" in reason
 
 
 def startup_trials(budget: int) -> int:
