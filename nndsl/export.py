@@ -108,10 +108,21 @@ def length_bounds(graph: Graph) -> list[str]:
     bounds = set()
     for node, _ in walk(graph):
         if node.op == "positional":
-            length = node.out.shape[1]  # its input's: positional adds, keeping the shape
-            if isinstance(length, Sym):
-                bounds.add(f"{length} <= {node.attrs['max_len']}")
+            name = _plain_symbol(node.out.shape[1])  # its input's: positional keeps the shape
+            if name is not None:
+                bounds.add(f"{name} <= {node.attrs['max_len']}")
     return sorted(bounds)
+
+
+def _plain_symbol(dim) -> str | None:
+    """The name of a dimension that is one input size (`T`), else None: a derived length
+    (`(T + 1)//2`, `2*T`) is left to jax.export, which then fails inside `export`'s own error
+    handling if it cannot bound it."""
+    if isinstance(dim, Sym) and len(dim.terms) == 1:
+        (names, coefficient), = dim.terms
+        if coefficient == 1 and len(names) == 1 and names[0].isidentifier():
+            return names[0]
+    return None
 
 
 def forward(trained: Trained):

@@ -208,6 +208,19 @@ def test_a_symbolic_length_under_a_positional_table_exports_with_its_bound(tmp_p
         exported.call(np.zeros((2, 17), np.int32))
 
 
+def test_a_derived_length_under_a_positional_table_is_a_located_error(tmp_path):
+    # (T + 1)//2 positions cannot be bounded for jax.export: E094 naming the op, no crash.
+    from nndsl.source import SpecError
+
+    spec = tmp_path / "strided.nn"
+    spec.write_text("network P {\n  input x: [B, T, 4]\n  output y = x -> conv(8, 3, stride=2, "
+                    "pad=same) -> positional(64) -> dense(2)\n}\n")
+    with pytest.raises(SpecError) as caught:
+        export_fresh(spec, "P", tmp_path / "m.jax")
+    assert caught.value.diagnostics[0].code == "E094"
+    assert "op `positional`" in caught.value.diagnostics[0].message
+
+
 @pytest.fixture(scope="module")
 def xor_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("xor")

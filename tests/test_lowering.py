@@ -196,42 +196,51 @@ def test_causal_self_attention_leaks_nothing_from_the_future(write_spec):
     assert not np.allclose(a[:, 3:], b[:, 3:])
 
 
-@pytest.mark.parametrize("body,tiled", [("maxpool(2)", True), ("maxpool(2, pad=same)", True),
-                                         ("maxpool(2, stride=1)", False),
-                                         ("maxpool(3, stride=2, pad=1)", False)])
-def test_tiling_maxpool_routes_ties_as_reduce_window_does(write_spec, body, tiled):
+@pytest.mark.parametrize("shape,body,window", [
+    ((2, 6, 3), "maxpool(2)", (1, 2, 1)),
+    ((2, 4, 4, 3), "maxpool(2)", (1, 2, 2, 1)),
+    ((2, 4, 4, 3), "maxpool(2, pad=same)", (1, 2, 2, 1)),
+    ((2, 4, 6, 3), "maxpool([2, 3])", (1, 2, 3, 1)),
+    ((2, 2, 4, 6, 2), "maxpool([1, 2, 3])", (1, 1, 2, 3, 1)),
+])
+def test_tiling_maxpool_matches_reduce_window_at_first_and_second_order(write_spec, shape,
+                                                                        body, window):
     # Windows that tile the input are pooled by a reshape (faster on XLA:CPU); the gradient
-    # must still go to each window's first maximum, as reduce_window's and PyTorch's do.
+    # must still go to each window's first maximum, as reduce_window's and PyTorch's do, and
+    # so must its derivative (a Hessian-vector product), on inputs full of ties.
+    dims = ", ".join(map(str, shape[1:]))
+    c, p, s = compile_net(write_spec, f"output y = x -> {body}", f"input x: [B, {dims}]")
+    rng = np.random.RandomState(5)
+    x = jnp.asarray(rng.randint(0, 2, shape).astype(np.float32))
+    t = jnp.asarray(rng.randn(*shape).astype(np.float32))
+    weights = jnp.asarray(rng.randn(*c.apply(p, s, {"x": x})[0]["y"].shape))
+
+    def ours(v):
+        return jnp.sum(c.apply(p, s, {"x": v})[0]["y"] ** 2 * weights)
+
+    def reference(v):
+        pooled = jax.lax.reduce_window(v, -jnp.inf, jax.lax.max, window, window, "VALID")
+        return jnp.sum(pooled ** 2 * weights)
+
+    assert "reduce_window" not in str(jax.make_jaxpr(ours)(x))
+    np.testing.assert_array_equal(jax.grad(ours)(x), jax.grad(reference)(x))
+    np.testing.assert_allclose(jax.jvp(jax.grad(ours), (x,), (t,))[1],
+                               jax.jvp(jax.grad(reference), (x,), (t,))[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("body", ["maxpool(2, stride=1)", "maxpool(3, stride=2, pad=1)"])
+def test_overlapping_or_padded_windows_keep_reduce_window(write_spec, body):
     c, p, s = compile_net(write_spec, f"output y = x -> {body}", "input x: [B, 4, 4, 3]")
-    x = jnp.asarray(RNG.randint(0, 2, (2, 4, 4, 3)).astype(np.float32))  # many ties
-    weights = jnp.asarray(RNG.randn(*c.apply(p, s, {"x": x})[0]["y"].shape))
-    ours = jax.grad(lambda v: jnp.sum(c.apply(p, s, {"x": v})[0]["y"] * weights))(x)
-    jaxpr = str(jax.make_jaxpr(lambda v: c.apply(p, s, {"x": v})[0]["y"])(x))
-    assert ("reduce_window" not in jaxpr) == tiled
-    if tiled:
-        reference = jax.grad(lambda v: jnp.sum(jax.lax.reduce_window(
-            v, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID") * weights))(x)
-        np.testing.assert_array_equal(ours, reference)
-        assert float(jnp.sum(ours != 0)) == weights.size  # one element a window, ties or not
+    x = jnp.zeros((2, 4, 4, 3))
+    assert "reduce_window" in str(jax.make_jaxpr(lambda v: c.apply(p, s, {"x": v})[0]["y"])(x))
 
 
-def test_tiling_maxpool_propagates_nan_and_has_a_second_derivative(write_spec):
+def test_tiling_maxpool_propagates_nan(write_spec):
     c, p, s = compile_net(write_spec, "output y = x -> maxpool(2)", "input x: [B, 4, 4, 3]")
     x = RNG.randn(2, 4, 4, 3).astype(np.float32)
     x[0, 1, 1, 0] = np.nan
     y = np.asarray(c.apply(p, s, {"x": jnp.asarray(x)})[0]["y"])
     assert np.isnan(y[0, 0, 0, 0]) and np.isfinite(np.delete(y.ravel(), 0)).all()
-
-    def f(v):
-        return jnp.sum(c.apply(p, s, {"x": v})[0]["y"] ** 3)
-
-    rng = np.random.RandomState(3)  # values 0.1 apart: the steps below cross no kink
-    v = jnp.asarray(rng.permutation(96).reshape(2, 4, 4, 3).astype(np.float32) / 10)
-    t = jnp.asarray(rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32))
-    _, hvp = jax.jvp(jax.grad(f), (v,), (t,))
-    h = 1e-2
-    numeric = (jax.grad(f)(v + h * t) - jax.grad(f)(v - h * t)) / (2 * h)
-    np.testing.assert_allclose(hvp, numeric, rtol=1e-3, atol=1e-3)
 
 
 def test_dropout_only_while_training(write_spec):

@@ -30,3 +30,39 @@ def test_estimate_within_20_percent_of_compiled_memory(spec):
     batch = 64
     estimate, measured = training_estimate(plan, batch), measured_bytes(plan, batch)
     assert 0.8 <= estimate / measured <= 1.2, (estimate, measured)
+
+
+CELLS = """
+cell C(hidden) {
+    input x
+    state h: [B, hidden]
+    h = concat(x, h, axis=-1) -> dense(hidden) -> tanh
+    output h
+}
+network N {
+    input x: [B, 10, 8]
+    input im: [B, 4, 4, 2]
+    output y = x -> scan(C(16)) -> last -> dense(3) -> maxout(3)
+    output z = im -> upsample(2) -> conv(4, 3) -> relu -> flatten -> dense(1)
+}
+"""
+
+
+def test_which_nodes_keep_a_gradient_buffer(write_spec):
+    from nndsl.passes.cost import cost
+    from nndsl.passes.trainmem import training_bytes
+
+    graph = load(write_spec(CELLS)).network("N")
+    cost(graph)  # marks the graph and its bodies
+    body = graph.nodes["C_0"].body
+    nodes = {n.id: n for n in graph} | {n.id: n for n in body}
+    by_id = {i: training_bytes(n, body if n in body else graph) for i, n in nodes.items()}
+    # The cell's concat [B, 24] reads the carried state, which its dense layer trains: a
+    # gradient flows through it (2 x 96 bytes), though nothing outside the cell trains.
+    assert by_id["C_0.concat_0"] == 2 * 24 * 4
+    # An upsampled input [B, 8, 8, 2]: no parameter reaches it, so no gradient buffer.
+    assert by_id["upsample_0"] == 8 * 8 * 2 * 4
+    # conv read only by relu: fused, its output alone; dense(3) read by maxout (which
+    # shrinks it): output and gradient buffer.
+    assert by_id["conv_0"] == 6 * 6 * 4 * 4
+    assert by_id["dense_0"] == 2 * 3 * 4

@@ -94,9 +94,10 @@ STORAGE_ATTEMPTS = 5
 
 def _lost_creation_race(reason: str) -> bool:
     """Two processes starting one sweep create the storage's tables at once: the slower one
-    is told a table already exists (or, with SQLite, that the database is locked). Its next
-    attempt finds the storage made and joins the study."""
-    return "already exists" in reason or "database is locked" in reason
+    is told a table already exists (PostgreSQL: a duplicate key in its type catalogue; SQLite:
+    that the database is locked). Its next attempt finds the storage made and joins."""
+    return any(words in reason for words in ("already exists", "database is locked",
+                                             "duplicate key"))
 
 
 def startup_trials(budget: int) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from nndsl.ir import DTYPE_BYTES, Graph, Node
 from nndsl.ops import REGISTRY
 from nndsl.ops.control import CONST
+from nndsl.passes.trainmem import mark_reached
 from nndsl.passes.trainmem import training_bytes as node_training_bytes
 
 
@@ -61,6 +62,7 @@ def cost(graph: Graph) -> Cost:
     seen: dict[str, int] = {}
     frozen: dict[str, int] = {}
     state: dict[str, int] = {}
+    mark_reached(graph)  # before any body is visited: a body's marks come from its holder
     _visit(graph, (1, 1), 0, layers, totals, seen, frozen, state)
     return Cost(layers, sum(seen.values()), sum(frozen.values()), sum(state.values()),
                 totals["flops"], totals["act"], totals["train"])

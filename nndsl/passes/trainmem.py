@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
-from nndsl.ir import DTYPE_BYTES, Graph, Node
+from nndsl.ir import DTYPE_BYTES, Graph, Node, walk
 from nndsl.ops import REGISTRY
 from nndsl.ops.pooling import tiling_window
 
@@ -69,28 +69,54 @@ def _keeps_gradient_buffer(node: Node, graph: Graph) -> bool:
         node.id in _reached_by_parameters(graph)
 
 
+def _activation_follows(node: Node, graph: Graph) -> bool:
+    """A layer read only by elementwise activations (same shape: not maxout) and not itself
+    an output: XLA fuses them into its output, and the activation's gradient is computed in
+    place of the layer's."""
+    if REGISTRY[node.op].family != "layer" or node.id in {r.node for r in
+                                                           graph.outputs.values()}:
+        return False
+    readers = [graph.nodes[n] for n in graph.dag.successors(node.id)]
+    return bool(readers) and all(REGISTRY[r.op].family == "activation" and r.op != "softmax"
+                                 and r.out.shape == node.out.shape for r in readers)
+
+
 _REACHED: WeakKeyDictionary = WeakKeyDictionary()
 
 
+def mark_reached(graph: Graph) -> None:
+    """Mark the nodes of a network's graph, and of its bodies, whose output depends on a
+    trainable parameter: the only ones a gradient is computed for (an upsampled input, say,
+    has none). Called on the whole graph before `training_bytes` asks about any of its nodes,
+    since a body's marks depend on the node holding it."""
+    _mark(graph, inputs_reached=False)
+
+
 def _reached_by_parameters(graph: Graph) -> set[str]:
-    """The nodes whose output depends on a trainable parameter: the only ones a gradient is
-    computed for (an upsampled input, say, has none)."""
-    if graph not in _REACHED:
-        reached: set[str] = set()
-        for node in graph:  # insertion order is topological
-            if any(p.trainable for p in node.params.values()) or node.body is not None or any(
-                    ref.node in reached for ref in node.inputs):
-                reached.add(node.id)
-        _REACHED[graph] = reached
+    if graph not in _REACHED:  # a graph nobody marked: taken as a network's own graph
+        mark_reached(graph)
     return _REACHED[graph]
 
 
-def _activation_follows(node: Node, graph: Graph) -> bool:
-    """A layer read only by activations: XLA fuses them into its output, and the
-    activation's gradient is computed in place of the layer's."""
-    readers = [graph.nodes[n] for n in graph.dag.successors(node.id)]
-    return REGISTRY[node.op].family == "layer" and bool(readers) and all(
-        REGISTRY[r.op].family == "activation" for r in readers)
+def _mark(graph: Graph, inputs_reached: bool) -> set[str]:
+    """Mark `graph`'s reached nodes, and its bodies' (whose inputs are reached when the node
+    holding them is: its inputs are, or its body trains, as a scan's carried state then is)."""
+    reached: set[str] = set()
+    for node in graph:  # insertion order is topological
+        if (node.op == "input" and inputs_reached) or _trains(node) or any(
+                ref.node in reached for ref in node.inputs):
+            reached.add(node.id)
+        if node.body is not None:
+            _mark(node.body, node.id in reached)
+    _REACHED[graph] = reached
+    return reached
+
+
+def _trains(node: Node) -> bool:
+    """The node has a trainable parameter, itself or anywhere in its body."""
+    own = any(p.trainable for p in node.params.values())
+    return own or (node.body is not None and any(
+        any(p.trainable for p in inner.params.values()) for inner, _ in walk(node.body)))
 
 
 def _saved_inside(node: Node, graph: Graph, out: int) -> int | None:
