@@ -19,13 +19,18 @@ from nndsl.ops.layers import lax_padding
 _LAYOUTS = "[B, L, C], [B, H, W, C] or [B, D, H, W, C]"
 
 
+def _geometry(n: int, hp: dict) -> tuple:
+    """Per spatial dimension of n: window size, stride (the size unless given), padding."""
+    size = per_spatial(hp["size"], n, "size")
+    stride = per_spatial(hp["stride"] if hp["stride"] is not None else hp["size"], n, "stride")
+    return size, stride, per_spatial(hp["pad"], n, "pad")
+
+
 def _pool_shape(ins, hp):
     x = ins[0]
     need_rank(x, (3, 4, 5), _LAYOUTS)
     n = x.rank - 2
-    size = per_spatial(hp["size"], n, "size")
-    stride = per_spatial(hp["stride"] if hp["stride"] is not None else hp["size"], n, "stride")
-    pad = per_spatial(hp["pad"], n, "pad")
+    size, stride, pad = _geometry(n, hp)
     spatial = tuple(window_out(x.shape[1 + i], size[i], stride[i], pad[i], what="pooling window")
                     for i in range(n))
     return x.with_shape((x.shape[0], *spatial, x.shape[-1]))
@@ -78,10 +83,8 @@ _OPS = [
 
 
 def _window(x, hp):
-    n = x.ndim - 2
-    size = per_spatial(hp["size"], n, "size")
-    stride = per_spatial(hp["stride"] if hp["stride"] is not None else hp["size"], n, "stride")
-    pad = lax_padding(per_spatial(hp["pad"], n, "pad"))
+    size, stride, pad = _geometry(x.ndim - 2, hp)
+    pad = lax_padding(pad)
     if not isinstance(pad, str):
         pad = [(0, 0), *pad, (0, 0)]
     return (1, *size, 1), (1, *stride, 1), pad
@@ -91,10 +94,7 @@ def tiling_window(spatial: tuple, hp: dict) -> tuple | None:
     """The window size when a pooling op's windows tile its input's `spatial` lengths exactly
     (stride = size, no padding, every length a multiple of the size), else None. Such a pool
     is lowered by a reshape (below); passes/trainmem.py counts its memory accordingly."""
-    n = len(spatial)
-    size = per_spatial(hp["size"], n, "size")
-    stride = per_spatial(hp["stride"] if hp["stride"] is not None else hp["size"], n, "stride")
-    pad = per_spatial(hp["pad"], n, "pad")
+    size, stride, pad = _geometry(len(spatial), hp)
     exact = all(k == s and p in ("valid", "same", 0) and isinstance(length, int)
                 and length % k == 0 for k, s, p, length in zip(size, stride, pad, spatial))
     return size if exact else None
