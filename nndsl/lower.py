@@ -196,10 +196,14 @@ class _Run:
 
     # What ops read ----------------------------------------------------------------------------
 
+    def stored_params_of(self, node: Node) -> dict[str, jax.Array]:
+        """The node's parameters as stored (the leaves a gradient is taken with respect to)."""
+        return {name: self.params[split_key(s.key)[0]][split_key(s.key)[1]]
+                for name, s in node.params.items()}
+
     def params_of(self, node: Node) -> dict[str, jax.Array]:
         """The node's parameters, cast to its compute dtype (the cast's gradient is float32)."""
-        values = {name: self.params[split_key(s.key)[0]][split_key(s.key)[1]]
-                  for name, s in node.params.items()}
+        values = self.stored_params_of(node)
         if self.param_dtype is None:
             return values
         return {name: _cast(v, self.param_dtype) for name, v in values.items()}

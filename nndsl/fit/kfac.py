@@ -38,7 +38,6 @@ import jax.numpy as jnp
 from nndsl.elab.second_order import kfac_layers
 from nndsl.fit import kfac_compat
 from nndsl.ir import Graph, Node, Ref
-from nndsl.lower import split_key
 from nndsl.ops.base import per_spatial
 from nndsl.ops.layers import lax_padding
 from nndsl.source import error
@@ -89,8 +88,7 @@ class Kfac:
         """A layer's output, tagged for kfac-jax with its input and parameters."""
         if node.id not in self.layers:
             return out
-        p = {name: run.params[split_key(spec.key)[0]][split_key(spec.key)[1]]
-             for name, spec in node.params.items()}
+        p = run.stored_params_of(node)
         if node.op == "dense":
             # On [B, ..., d] inputs the same weights act at every position: kfac-jax's
             # repeated_dense block averages the factors over them.
